@@ -1,0 +1,28 @@
+# The README's commands. The environment (~6 GB) is created once from uv.lock and reused.
+SHELL := /bin/bash
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+EXTRAS := --extra train --extra eval --extra workflow --extra dev
+PYTHON := .venv/bin/python
+
+.PHONY: test env benchmarks clean-env
+
+test: env
+	$(PYTHON) -m pytest
+
+env: .venv/.synced
+
+$(UV):
+	python3 -m pip install --quiet --disable-pip-version-check --target .tools uv==$(UV_VERSION)
+
+# Re-sync only when the lock or the project metadata changed.
+.venv/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen $(EXTRAS)
+	touch $@
+
+benchmarks: env
+	$(PYTHON) benchmarks/bench_advantage.py
+	$(PYTHON) benchmarks/bench_entropy.py
+
+clean-env:
+	rm -rf .venv .tools
