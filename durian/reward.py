@@ -17,8 +17,8 @@ _FORMAT = re.compile(r"<think>.*</think>.*\\boxed\{.*\}.*", re.DOTALL)
 
 
 def format_reward(response: str) -> float:
-    """1 when the whole response reads <think>...</think> ... \\boxed{...} ..."""
-    return 1.0 if _FORMAT.fullmatch(response) else 0.0
+    """1 when the whole response (outer whitespace aside) reads <think>...</think> ... \\boxed{...} ..."""
+    return 1.0 if _FORMAT.fullmatch(response.strip()) else 0.0
 
 
 def last_boxed(response: str) -> str | None:

@@ -1,0 +1,49 @@
+"""Guards on the locked environment: the traps recorded in shared NOTES must fail loudly here."""
+
+import importlib.metadata as md
+import sys
+from pathlib import Path
+
+from packaging.version import Version
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_pinned_stack():
+    assert md.version("verl") == "0.9.1"
+    assert md.version("lmms-eval") == "0.7.3"
+    assert md.version("torch") == "2.11.0"
+    assert md.version("torchvision") == "0.26.0"
+
+
+def test_the_antlr_override_held():
+    # Without the override, a plain lock downgrades these to satisfy latex2sympy2's antlr pin.
+    assert md.version("antlr4-python3-runtime") == "4.9.3"
+    assert Version(md.version("hydra-core")) >= Version("1.3")
+    assert Version(md.version("omegaconf")) >= Version("2.3")
+    assert Version(md.version("math-verify")) >= Version("0.9")
+
+
+def test_verl_trainer_imports_and_its_math_reward_scores_correct_answers():
+    import verl.trainer.main_ppo  # noqa: F401  (fails when hydra/omegaconf were downgraded)
+    from verl.utils.reward_score import math_verify
+
+    assert math_verify.compute_score(r"so \boxed{\frac{1}{2}}", r"\frac{1}{2}") == 1.0
+
+
+def test_lmms_evals_mathvision_scorer_parses_latex():
+    from latex2sympy2 import latex2sympy
+
+    assert str(latex2sympy(r"\frac{1}{2}")) == "1/2"
+
+
+def test_our_tests_cannot_be_shadowed_by_verls_tests_package():
+    # verl's wheel installs a top-level `tests` package. Ours is no package (no __init__.py) and
+    # pytest loads it by file path (importlib mode), so each name resolves to the right file.
+    import tests as site_tests
+
+    assert not (ROOT / "tests" / "__init__.py").exists()
+    assert Path(sys.modules[__name__].__file__).resolve() == Path(__file__).resolve()
+    assert Path(__file__).resolve().is_relative_to(ROOT / "tests")
+    assert not Path(site_tests.__file__).resolve().is_relative_to(ROOT)
+    assert str(ROOT) not in [str(Path(p).resolve()) for p in sys.path if p]
