@@ -46,5 +46,5 @@ def test_our_tests_cannot_be_shadowed_by_verls_tests_package():
     assert Path(sys.modules[__name__].__file__).resolve() == Path(__file__).resolve()
     assert Path(__file__).resolve().is_relative_to(ROOT / "tests")
     site_tests = PathFinder.find_spec("tests")  # what `import tests` finds on sys.path: verl's
-    assert site_tests is None or not Path(site_tests.origin).resolve().is_relative_to(ROOT)
+    assert site_tests is None or not Path(site_tests.origin).resolve().is_relative_to(ROOT / "tests")
     assert str(ROOT) not in [str(Path(p).resolve()) for p in sys.path if p]
