@@ -22,7 +22,7 @@ from durian.checks import check_finite, check_vector
 
 DEFAULT_WEIGHTS = (0.1, 0.2, 0.7)  # (alpha_Ori, alpha_Percep, alpha_Reason), best mean in Table 3
 DEFAULT_NUM_REASONING_GROUPS = 12  # best in Table 2
-NUM_PERCEPTUAL_GROUPS = 3
+DEFAULT_PERCEPTUAL_QUANTILES = (0.25, 0.75)
 
 
 def _quantile(values: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
@@ -30,20 +30,28 @@ def _quantile(values: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     return torch.quantile(values.to(torch.float64), q.to(torch.float64))
 
 
-def perceptual_groups(entropy: torch.Tensor) -> torch.Tensor:
-    """Eq. 10: 0 for H <= q25, 2 for H >= q75, 1 in between (batch percentiles).
+def perceptual_groups(entropy: torch.Tensor, quantiles: Sequence[float] = DEFAULT_PERCEPTUAL_QUANTILES) -> torch.Tensor:
+    """Eq. 10: 0 for H <= q_low, 2 for H >= q_high, 1 in between (batch quantiles, 25/75 by default).
 
-    Where q25 == q75 (many ties) the two outer sets overlap; S1 wins, so every sample
+    Where q_low == q_high (many ties) the two outer sets overlap; S1 wins, so every sample
     is in exactly one group.
     """
     check_vector("entropy", entropy)
     check_finite("entropy", entropy)
+    low, high = check_quantiles(quantiles)
     h = entropy.to(torch.float64)
-    q25, q75 = _quantile(h, torch.tensor([0.25, 0.75]))
+    q_low, q_high = _quantile(h, torch.tensor([low, high]))
     groups = torch.ones_like(h, dtype=torch.long)
-    groups[h >= q75] = 2
-    groups[h <= q25] = 0
+    groups[h >= q_high] = 2
+    groups[h <= q_low] = 0
     return groups
+
+
+def check_quantiles(quantiles: Sequence[float]) -> tuple[float, float]:
+    values = tuple(float(q) for q in quantiles)
+    if len(values) != 2 or not 0.0 <= values[0] <= values[1] <= 1.0:
+        raise ValueError(f"perceptual_quantiles: expected (low, high) with 0 <= low <= high <= 1, got {values}")
+    return values  # type: ignore[return-value]
 
 
 def reasoning_groups(confidence: torch.Tensor, num_groups: int) -> torch.Tensor:
@@ -109,9 +117,13 @@ def durian_advantage(
     weights: Sequence[float] = DEFAULT_WEIGHTS,
     num_reasoning_groups: int = DEFAULT_NUM_REASONING_GROUPS,
     eps: float = 1e-6,
+    *,
+    perceptual_quantiles: Sequence[float] = DEFAULT_PERCEPTUAL_QUANTILES,
 ) -> torch.Tensor:
     """Eq. 20: alpha_Ori * A^GRPO + alpha_Percep * A^Perceptual + alpha_Reason * A^Reasoning."""
-    return durian_advantage_with_groups(scores, entropy, confidence, weights, num_reasoning_groups, eps)[0]
+    return durian_advantage_with_groups(
+        scores, entropy, confidence, weights, num_reasoning_groups, eps, perceptual_quantiles=perceptual_quantiles
+    )[0]
 
 
 def durian_advantage_with_groups(
@@ -121,6 +133,8 @@ def durian_advantage_with_groups(
     weights: Sequence[float] = DEFAULT_WEIGHTS,
     num_reasoning_groups: int = DEFAULT_NUM_REASONING_GROUPS,
     eps: float = 1e-6,
+    *,
+    perceptual_quantiles: Sequence[float] = DEFAULT_PERCEPTUAL_QUANTILES,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """:func:`durian_advantage` plus the group ids and pooled stds it used (for metrics)."""
     _check_scores(scores)
@@ -131,6 +145,7 @@ def durian_advantage_with_groups(
     check_finite("confidence", confidence)
     w_ori, w_percep, w_reason = check_weights(weights)
     _check_num_groups("num_reasoning_groups", num_reasoning_groups)
+    check_quantiles(perceptual_quantiles)
     _check_eps(eps)
 
     centred = _centred(scores)
@@ -139,7 +154,7 @@ def durian_advantage_with_groups(
     if w_ori:
         advantage += w_ori * _scale_by_group_std(scores, centred, torch.arange(batch), eps)[0]
     if w_percep:
-        groups = perceptual_groups(entropy)
+        groups = perceptual_groups(entropy, perceptual_quantiles)
         term, info["perceptual_std"] = _scale_by_group_std(scores, centred, groups, eps)
         advantage += w_percep * term
         info["perceptual_groups"] = groups
@@ -161,6 +176,22 @@ def check_weights(weights: Sequence[float]) -> tuple[float, float, float]:
     if abs(sum(values) - 1.0) > 1e-6:
         raise ValueError(f"weights: must sum to 1, got {values} (sum {sum(values)})")
     return values  # type: ignore[return-value]
+
+
+def ablation_weights(weights: Sequence[float], keep: str) -> tuple[float, float, float]:
+    """Figure 3's ablations: "perceptual" drops alpha_Reason, "reasoning" drops alpha_Percep,
+    and the two weights left are rescaled to sum to 1 (SPEC choice)."""
+    w_ori, w_percep, w_reason = check_weights(weights)
+    if keep == "perceptual":
+        kept = (w_ori, w_percep, 0.0)
+    elif keep == "reasoning":
+        kept = (w_ori, 0.0, w_reason)
+    else:
+        raise ValueError(f"keep: must be 'perceptual' or 'reasoning', got {keep!r}")
+    total = sum(kept)
+    if total == 0:
+        raise ValueError(f"weights: {weights} leave nothing to rescale when keeping only {keep}")
+    return tuple(w / total for w in kept)  # type: ignore[return-value]
 
 
 def _centred(scores: torch.Tensor) -> torch.Tensor:

@@ -15,8 +15,8 @@ def percentile(values, q):
     return float(np.quantile(np.asarray(values, dtype=np.float64), q))
 
 
-def perceptual_groups(entropy):
-    tau25, tau75 = percentile(entropy, 0.25), percentile(entropy, 0.75)
+def perceptual_groups(entropy, low=0.25, high=0.75):
+    tau25, tau75 = percentile(entropy, low), percentile(entropy, high)
     groups = []
     for h in entropy:
         if h <= tau25:

@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from durian.advantage import (
+    ablation_weights,
     durian_advantage,
     durian_advantage_with_groups,
     group_mean_batch_std_advantage,
@@ -165,3 +166,22 @@ def test_bad_inputs_name_the_argument_and_the_sample():
     bad(r"groups: must be non-negative integer", shared_std_advantage, scores, -torch.ones(6, dtype=torch.long))
     bad(r"scores: expected a floating-point", grpo_advantage, scores.long())
     bad(r"eps: must be a positive", shared_std_advantage, scores, torch.zeros(6, dtype=torch.long), eps=0.0)
+
+
+def test_perceptual_quantiles_are_configurable_for_figure_4():
+    entropy = torch.arange(100, dtype=torch.float64)
+    assert torch.bincount(perceptual_groups(entropy, (0.1, 0.9))).tolist() == [10, 80, 10]
+    assert torch.bincount(perceptual_groups(entropy, (0.5, 0.5))).tolist() == [50, 0, 50]
+    bad(r"perceptual_quantiles", perceptual_groups, entropy, (0.8, 0.2))
+    scores, e, c = random_batch(2)
+    assert not torch.equal(
+        durian_advantage(scores, e, c, (0.0, 1.0, 0.0)),
+        durian_advantage(scores, e, c, (0.0, 1.0, 0.0), perceptual_quantiles=(0.1, 0.9)),
+    )
+
+
+def test_ablation_weights_drop_one_term_and_rescale():
+    assert ablation_weights((0.1, 0.2, 0.7), "perceptual") == pytest.approx((1 / 3, 2 / 3, 0.0))
+    assert ablation_weights((0.1, 0.2, 0.7), "reasoning") == pytest.approx((0.125, 0.0, 0.875))
+    bad(r"keep", ablation_weights, (0.1, 0.2, 0.7), "both")
+    bad(r"leave nothing", ablation_weights, (0.0, 0.0, 1.0), "perceptual")
