@@ -434,8 +434,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sft-steps", type=int, default=WorldConfig.sft_steps)
+    parser.add_argument("--check", action="store_true", help="then print the learnability figures")
     args = parser.parse_args(argv)
-    build_world(args.out, WorldConfig(seed=args.seed, sft_steps=args.sft_steps))
+    world = build_world(args.out, WorldConfig(seed=args.seed, sft_steps=args.sft_steps))
+    if args.check:
+        print(json.dumps(learnability(world), indent=2))
 
 
 if __name__ == "__main__":
