@@ -441,9 +441,6 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(learnability(world), indent=2))
 
 
-if __name__ == "__main__":
-    main()
-
 
 # --------------------------------------------------------------------------------- learnability
 def generate(model, processor, examples: list[Example], *, samples: int = 1, temperature: float = 0.0,
@@ -484,3 +481,7 @@ def learnability(world: str | Path, *, samples: int = 8, temperature: float = 1.
         "val_greedy_accuracy": sum(s["accuracy"] for s in val_scores) / len(val_scores),
         "val_greedy_format": sum(s["format"] for s in val_scores) / len(val_scores),
     }
+
+
+if __name__ == "__main__":
+    main()
