@@ -243,11 +243,30 @@ def _gloo_only(init_process_group):
     return wrapper
 
 
+def _unpinned_offload() -> None:
+    """FSDP2's CPUOffloadPolicy pins host memory by default (verl's ref model uses it): a CUDA call."""
+    from torch.distributed.fsdp import CPUOffloadPolicy
+
+    init = CPUOffloadPolicy.__init__
+    if getattr(init, "durian_original", None):
+        return
+
+    def unpinned(self, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        object.__setattr__(self, "pin_memory", False)
+
+    unpinned.durian_original = init  # type: ignore[attr-defined]
+    CPUOffloadPolicy.__init__ = unpinned
+
+
 def install() -> None:
-    """Register the platform (always: registering picks nothing); adapt torch.distributed when selected."""
+    """Register the platform (always: registering picks nothing); adapt torch when it is selected."""
     from verl.plugin.platform.platform_manager import PlatformRegistry
 
     if PlatformRegistry.get(PLATFORM) is None:
         PlatformRegistry.register(platform=PLATFORM)(_platform_class())
-    if selected() and not hasattr(torch.distributed.init_process_group, "durian_original"):
+    if not selected():
+        return
+    if not hasattr(torch.distributed.init_process_group, "durian_original"):
         torch.distributed.init_process_group = _gloo_only(torch.distributed.init_process_group)
+    _unpinned_offload()

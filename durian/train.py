@@ -1,0 +1,313 @@
+"""Train one arm with verl's real trainer: resolve the config, run it under a wall-clock limit,
+collect the metrics, export the final checkpoint in Hugging Face format.
+
+Output contract (``results/<profile>/train/<run>/``)::
+
+    config.yaml      the fully resolved verl config (composed by verl's own Hydra config)
+    launch.json      profile, arm, overrides, seed, code version, verl version, environment
+    train.log        everything verl printed
+    metrics.jsonl    one JSON object per step, every step exactly once (across resumes)
+    checkpoints/     verl's checkpoints (resume_mode=auto picks the last one up)
+    model/           the final policy in Hugging Face format (what lmms-eval loads)
+
+Usage: ``python -m durian.train --profile smoke --arm grpo --model M --train T --val V --out DIR``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONFIGS = Path(__file__).parent / "verl_configs"
+REWARD_FILE = Path(__file__).parent / "reward.py"
+_PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+
+
+class TrainingFailed(RuntimeError):
+    pass
+
+
+def arms() -> dict[str, dict[str, Any]]:
+    return yaml.safe_load((CONFIGS / "arms.yaml").read_text())
+
+
+def arm_overrides(arm: str) -> dict[str, Any]:
+    table = arms()
+    if arm not in table:
+        raise ValueError(f"arm: unknown arm {arm!r}; known: {sorted(table)}")
+    spec = dict(table[arm])
+    base = spec.pop("base", None)
+    return {**(arm_overrides(base) if base else {}), **spec}
+
+
+def profile(name: str) -> dict[str, Any]:
+    path = CONFIGS / f"{name}.yaml"
+    if not path.exists():
+        raise ValueError(f"profile: unknown profile {name!r}; known: {sorted(p.stem for p in CONFIGS.glob('*.yaml') if p.stem != 'arms')}")
+    return yaml.safe_load(path.read_text())
+
+
+def resolve_overrides(
+    profile_name: str, arm: str, values: dict[str, Any], extra: dict[str, Any] | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """verl command-line overrides and environment for one run; ``values`` fill the ${...} slots."""
+    spec = profile(profile_name)
+    values = {**spec.get("vars", {}), **values}
+    merged = {**spec["overrides"], **arm_overrides(arm), **(extra or {})}
+    overrides = []
+    for key, value in merged.items():
+        text = _format(value)
+        missing = [name for name in _PLACEHOLDER.findall(text) if name not in values]
+        if missing:
+            raise ValueError(f"{key}: no value for ${{{missing[0]}}}")
+        text = _PLACEHOLDER.sub(lambda m: _format(values[m.group(1)]), text)
+        overrides.append(f"{key}={text}")
+    env = {key: str(value) for key, value in spec.get("env", {}).items()}
+    return overrides, env
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ",".join(_format(v) for v in value) + "]"
+    return str(value)
+
+
+def compose(overrides: list[str]):
+    """Compose verl's ppo_trainer config with the overrides, exactly as its entry point would."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    import verl.trainer.main_ppo as main_ppo
+
+    config_dir = str(Path(main_ppo.__file__).parent / "config")
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=config_dir, version_base=None):
+        config = hydra_compose(config_name="ppo_trainer", overrides=overrides)
+    OmegaConf.resolve(config)
+    return config
+
+
+def validate(config) -> None:
+    """verl's own dataclass checks for the parts a run arm changes."""
+    from verl.utils.config import omega_conf_to_dataclass
+
+    omega_conf_to_dataclass(config.algorithm)
+    omega_conf_to_dataclass(config.actor_rollout_ref.actor)
+    omega_conf_to_dataclass(config.actor_rollout_ref.rollout)
+
+
+def train(
+    *,
+    profile_name: str,
+    arm: str,
+    model: str,
+    train_files: str,
+    val_files: str,
+    out: str | Path,
+    seed: int = 1,
+    steps: int = 2,
+    save_freq: int = 1,
+    extra: dict[str, Any] | None = None,
+    time_limit: float = 1800,
+) -> Path:
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    values = {
+        "model": model,
+        "train_files": train_files,
+        "val_files": val_files,
+        "seed": seed,
+        "steps": steps,
+        "save_freq": save_freq,
+        "run": out.name,
+        "checkpoint_dir": out / "checkpoints",
+        "reward_file": REWARD_FILE,
+    }
+    overrides, env = resolve_overrides(profile_name, arm, values, extra)
+    config = compose(overrides)
+    validate(config)
+    _write_atomic(out / "config.yaml", _to_yaml(config))
+    launch = {
+        "profile": profile_name,
+        "arm": arm,
+        "seed": seed,
+        "steps": steps,
+        "overrides": overrides,
+        "env": env,
+        "code_version": code_version(),
+        "verl": metadata.version("verl"),
+        "torch": metadata.version("torch"),
+    }
+    _write_atomic(out / "launch.json", json.dumps(launch, indent=2))
+
+    attempts = out / "attempts"
+    attempts.mkdir(exist_ok=True)
+    attempt = attempts / f"{len(list(attempts.glob('*.jsonl'))) + 1:03d}.jsonl"
+    run_env = {**os.environ, **env, "VERL_FILE_LOGGER_PATH": str(attempt), "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "verl.trainer.main_ppo", *overrides]
+    start = time.monotonic()
+    code = _run(command, run_env, out / "train.log", time_limit)
+    merge_metrics(attempts, out / "metrics.jsonl")
+    if code != 0:
+        reason = "ran past its time limit" if code is None else f"exited with {code}"
+        raise TrainingFailed(f"training {out.name} {reason}; first error:\n{first_error(out / 'train.log')}")
+    export_model(out / "checkpoints", out / "model")
+    print(f"trained {out.name} in {time.monotonic() - start:.0f} s -> {out / 'model'}")
+    return out
+
+
+def _run(command: list[str], env: dict[str, str], log: Path, time_limit: float) -> int | None:
+    """Run in its own process group (Ray's processes included), killed whole at the time limit."""
+    with log.open("a") as sink:
+        sink.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
+        sink.flush()
+        process = subprocess.Popen(command, env=env, cwd=log.parent, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            return process.wait(timeout=time_limit)
+        except subprocess.TimeoutExpired:
+            return None
+        finally:
+            with _suppress_lookup():
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+class _suppress_lookup:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, trace):
+        return kind is ProcessLookupError
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_EXCEPTION_LINE = re.compile(r"^(?:\([^)]*\)\s*)?(?:[\w.]+\.)?\w+(?:Error|Exception|Interrupt)(?::|$)")
+
+
+def first_error(log: Path, context: int = 20) -> str:
+    """The root cause of the last attempt: the first exception line that is not Ray's wrapper,
+    with the frames before it (not the ten-thousandth repeat of a retried error)."""
+    text = log.read_text(errors="replace")
+    lines = [_ANSI.sub("", line) for line in text[text.rfind("===== ") :].splitlines()]
+    for i, line in enumerate(lines):
+        clean = line.strip()
+        if _EXCEPTION_LINE.match(clean) and "RayTaskError" not in clean and "Error executing job" not in clean:
+            return "\n".join(lines[max(0, i - context) : i + 1])
+    return "\n".join(lines[-context:])
+
+
+def merge_metrics(attempts: Path, target: Path) -> int:
+    """One line per step: a later attempt (resumed from a checkpoint) replaces earlier lines."""
+    steps: dict[int, dict] = {}
+    for path in sorted(attempts.glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a kill
+            steps[int(record["step"])] = {"step": int(record["step"]), **record["data"]}
+    _write_atomic(target, "".join(json.dumps(steps[s]) + "\n" for s in sorted(steps)))
+    return len(steps)
+
+
+def export_model(checkpoints: Path, target: Path) -> Path:
+    """Merge the last FSDP checkpoint into a Hugging Face folder with verl's model merger."""
+    tracker = checkpoints / "latest_checkpointed_iteration.txt"
+    if not tracker.exists():
+        raise TrainingFailed(f"no checkpoint in {checkpoints}: set save_freq so the last step is saved")
+    step = tracker.read_text().strip()
+    actor = checkpoints / f"global_step_{step}" / "actor"
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    command = [sys.executable, "-m", "verl.model_merger", "merge", "--backend", "fsdp", "--local_dir", str(actor), "--target_dir", str(staging)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise TrainingFailed(f"exporting {actor} failed:\n{result.stderr[-3000:]}")
+    hf_extra = actor / "huggingface"
+    for item in hf_extra.glob("*") if hf_extra.exists() else []:
+        if not (staging / item.name).exists() and item.is_file():
+            shutil.copy2(item, staging / item.name)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(staging, target)
+    return target
+
+
+def code_version() -> str:
+    root = Path(__file__).resolve().parents[1]
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _to_yaml(config) -> str:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_yaml(config)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _parse_set(items: list[str]) -> dict[str, Any]:
+    extra = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        extra[key] = yaml.safe_load(value)
+    return extra
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", default="smoke")
+    parser.add_argument("--arm", required=True, choices=sorted(arms()))
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--val", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--save-freq", type=int, default=1)
+    parser.add_argument("--time-limit", type=float, default=1800)
+    parser.add_argument("--set", action="append", default=[], help="extra verl override key=value")
+    args = parser.parse_args(argv)
+    train(
+        profile_name=args.profile,
+        arm=args.arm,
+        model=args.model,
+        train_files=args.train,
+        val_files=args.val,
+        out=args.out,
+        seed=args.seed,
+        steps=args.steps,
+        save_freq=args.save_freq,
+        extra=_parse_set(args.set),
+        time_limit=args.time_limit,
+    )
+
+
+if __name__ == "__main__":
+    main()
