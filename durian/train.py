@@ -104,10 +104,16 @@ def compose(overrides: list[str]):
 
 
 def validate(config) -> None:
-    """verl's own dataclass checks for the parts a run arm changes."""
+    """verl's own dataclass checks for the parts an arm changes; Durian's settings by DurianConfig."""
+    from omegaconf import OmegaConf
     from verl.utils.config import omega_conf_to_dataclass
 
-    omega_conf_to_dataclass(config.algorithm)
+    from durian.verl_estimators import settings_from_config
+
+    algorithm = OmegaConf.to_container(config.algorithm)
+    algorithm.pop("durian", None)  # verl keeps `algorithm` a DictConfig at run time; AlgoConfig has no slot for it
+    omega_conf_to_dataclass(OmegaConf.create(algorithm))
+    settings_from_config(config.algorithm)
     omega_conf_to_dataclass(config.actor_rollout_ref.actor)
     omega_conf_to_dataclass(config.actor_rollout_ref.rollout)
 
@@ -125,7 +131,13 @@ def train(
     save_freq: int = 1,
     extra: dict[str, Any] | None = None,
     time_limit: float = 1800,
+    stop_after_checkpoint: int | None = None,
 ) -> Path:
+    """Train one arm into ``out``; rerunning after a kill resumes from the last checkpoint.
+
+    ``stop_after_checkpoint`` kills the run once that step is checkpointed (as a crash would),
+    for tests of resumption.
+    """
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     values = {
@@ -162,8 +174,14 @@ def train(
     run_env = {**os.environ, **env, "VERL_FILE_LOGGER_PATH": str(attempt), "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "verl.trainer.main_ppo", *overrides]
     start = time.monotonic()
-    code = _run(command, run_env, out / "train.log", time_limit)
+    stop = None
+    if stop_after_checkpoint is not None:
+        tracker = out / "checkpoints" / "latest_checkpointed_iteration.txt"
+        stop = lambda: tracker.exists() and int(tracker.read_text().strip() or 0) >= stop_after_checkpoint  # noqa: E731
+    code = _run(command, run_env, out / "train.log", time_limit, stop)
     merge_metrics(attempts, out / "metrics.jsonl")
+    if stop is not None and stop():
+        raise TrainingFailed(f"training {out.name} stopped on purpose after checkpoint {stop_after_checkpoint}")
     if code != 0:
         reason = "ran past its time limit" if code is None else f"exited with {code}"
         raise TrainingFailed(f"training {out.name} {reason}; first error:\n{first_error(out / 'train.log')}")
@@ -172,15 +190,21 @@ def train(
     return out
 
 
-def _run(command: list[str], env: dict[str, str], log: Path, time_limit: float) -> int | None:
-    """Run in its own process group (Ray's processes included), killed whole at the time limit."""
+def _run(command: list[str], env: dict[str, str], log: Path, time_limit: float, stop=None) -> int | None:
+    """Run in its own process group (Ray's processes included), killed whole at the time limit
+    (returns None then) or as soon as ``stop()`` says so."""
+    deadline = time.monotonic() + time_limit
     with log.open("a") as sink:
         sink.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
         sink.flush()
         process = subprocess.Popen(command, env=env, cwd=log.parent, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            return process.wait(timeout=time_limit)
-        except subprocess.TimeoutExpired:
+            while time.monotonic() < deadline:
+                try:
+                    return process.wait(timeout=1)
+                except subprocess.TimeoutExpired:
+                    if stop is not None and stop():
+                        return -signal.SIGKILL
             return None
         finally:
             with _suppress_lookup():

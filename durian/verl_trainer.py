@@ -22,6 +22,7 @@ from transfer_queue import KVBatchMeta
 from verl.trainer.ppo import ray_trainer
 from verl.trainer.ppo.v1 import PPOTrainerSync, register_trainer
 
+from durian.stats import reward_statistics
 from durian.verl_estimators import (
     DURIAN_ESTIMATORS,
     DurianInputs,
@@ -102,12 +103,24 @@ class DurianTrainer(PPOTrainerSync):
             settings_from_config(config.algorithm)  # fail now, not after the first rollout
 
     def _compute_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
+        metrics.update(self._reward_statistics(batch))
         if estimator_name(self.config.algorithm.adv_estimator) not in DURIAN_ESTIMATORS:
             return super()._compute_advantage(batch, metrics)
         with provide(self._durian_inputs(batch)) as inputs:
             batch = super()._compute_advantage(batch, metrics)
         metrics.update(inputs.metrics)
         return batch
+
+    def _reward_statistics(self, batch: KVBatchMeta) -> dict[str, float]:
+        """Appendix A's effective / extreme-sample counts of this step's batch, for every arm."""
+        data = tq.kv_batch_get(
+            keys=batch.keys, partition_id=batch.partition_id, select_fields=["uid", "rm_scores", "response_mask"]
+        )
+        uid = np.array(_as_list(data["uid"]), dtype=object)
+        tensors = data.select("rm_scores", "response_mask").to_padded_tensor()
+        real = tensors["response_mask"].sum(dim=-1) > 0  # verl pads batches with empty dummy rows
+        scores = tensors["rm_scores"].sum(dim=-1)
+        return reward_statistics(scores[real].tolist(), uid[real.numpy()])
 
     def _durian_inputs(self, batch: KVBatchMeta) -> DurianInputs:
         """The rows of ``batch`` in the order the parent reads them (same keys, same padding)."""

@@ -21,3 +21,18 @@ def smoke_world() -> Path:
 
     config = WorldConfig()
     return build_world(cache_root() / f"smoke-world-{config.key()}", config)
+
+
+@pytest.fixture(scope="session")
+def smoke_data(smoke_world) -> dict[str, Path]:
+    """The smoke world's train and val rows with their visual entropy (computed once, cached)."""
+    from durian.precompute import VisionTower, precompute_entropy
+
+    out = smoke_world / "entropy"
+    paths = {split: out / f"{split}.parquet" for split in ("train", "val")}
+    missing = [split for split, path in paths.items() if not path.exists()]
+    if missing:
+        tower = VisionTower(str(smoke_world / "model"))
+        for split in missing:
+            precompute_entropy(smoke_world / "data" / f"{split}.parquet", paths[split], tower, progress=False)
+    return paths
