@@ -1,6 +1,7 @@
 """Guards on the locked environment: the traps recorded in shared NOTES must fail loudly here."""
 
 import importlib.metadata as md
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,10 +26,16 @@ def test_the_antlr_override_held():
 
 
 def test_verl_trainer_imports_and_its_math_reward_scores_correct_answers():
-    import verl.trainer.main_ppo  # noqa: F401  (fails when hydra/omegaconf were downgraded)
-    from verl.utils.reward_score import math_verify
-
-    assert math_verify.compute_score(r"so \boxed{\frac{1}{2}}", r"\frac{1}{2}") == 1.0
+    # A fresh process: this guards the installed environment, not what earlier tests imported
+    # (after the whole suite, in-process, verl's math_verify reward was seen to return 0).
+    script = (
+        "import verl.trainer.main_ppo\n"  # fails when hydra/omegaconf were downgraded
+        "from verl.utils.reward_score import math_verify\n"
+        "print(math_verify.compute_score(r'so \\boxed{\\frac{1}{2}}', r'\\frac{1}{2}'))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "1.0"
 
 
 def test_lmms_evals_mathvision_scorer_parses_latex():
