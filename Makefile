@@ -5,10 +5,14 @@ UV := .tools/bin/uv
 EXTRAS := --extra train --extra eval --extra workflow --extra dev
 PYTHON := .venv/bin/python
 
-.PHONY: test env benchmarks clean-env
+.PHONY: test reproduce env benchmarks clean-env
 
 test: env
 	$(PYTHON) -m pytest
+
+# The main job: the smoke Table 1 (tiny model built here, CPU, no hub) through Snakemake.
+reproduce: env
+	.venv/bin/snakemake --cores all --workflow-profile workflow/profiles/local reproduce_table1
 
 env: .venv/.synced
 
