@@ -16,6 +16,7 @@ Usage: ``python -m durian.train --profile smoke --arm grpo --model M --train T -
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -207,17 +208,9 @@ def _run(command: list[str], env: dict[str, str], log: Path, time_limit: float, 
                         return -signal.SIGKILL
             return None
         finally:
-            with _suppress_lookup():
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-
-
-class _suppress_lookup:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, value, trace):
-        return kind is ProcessLookupError
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
