@@ -142,9 +142,9 @@ def train(
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     values = {
-        "model": model,
-        "train_files": train_files,
-        "val_files": val_files,
+        "model": absolute_if_local(model),
+        "train_files": absolute_if_local(train_files),
+        "val_files": absolute_if_local(val_files),
         "seed": seed,
         "steps": steps,
         "save_freq": save_freq,
@@ -189,6 +189,11 @@ def train(
     export_model(out / "checkpoints", out / "model")
     print(f"trained {out.name} in {time.monotonic() - start:.0f} s -> {out / 'model'}")
     return out
+
+
+def absolute_if_local(path: str | Path) -> str:
+    """verl runs in the run folder: a relative local path would be read as a hub id from there."""
+    return str(Path(path).resolve()) if Path(path).exists() else str(path)
 
 
 def _run(command: list[str], env: dict[str, str], log: Path, time_limit: float, stop=None) -> int | None:

@@ -49,6 +49,13 @@ def test_configuration_errors_name_what_is_wrong():
         launcher.resolve_overrides("smoke", "grpo", {k: v for k, v in VALUES.items() if k != "train_files"})
 
 
+def test_local_paths_become_absolute_and_hub_ids_stay(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "world" / "model").mkdir(parents=True)
+    assert launcher.absolute_if_local("world/model") == str(tmp_path / "world" / "model")
+    assert launcher.absolute_if_local("Qwen/Qwen2.5-VL-7B-Instruct") == "Qwen/Qwen2.5-VL-7B-Instruct"
+
+
 def test_first_error_finds_the_root_cause_not_the_wrapper(tmp_path):
     log = tmp_path / "train.log"
     retried = "\n".join(["(AgentLoopWorker pid=3) ValueError: retry me"] * 1000)
