@@ -7,6 +7,7 @@ Output contract (``results/<profile>/train/<run>/``)::
     launch.json      profile, arm, overrides, seed, code version, verl version, environment
     train.log        everything verl printed
     metrics.jsonl    one JSON object per step, every step exactly once (across resumes)
+    timing.json      wall time and exit code of every attempt
     checkpoints/     verl's checkpoints (resume_mode=auto picks the last one up)
     model/           the final policy in Hugging Face format (what lmms-eval loads)
 
@@ -180,6 +181,7 @@ def train(
         tracker = out / "checkpoints" / "latest_checkpointed_iteration.txt"
         stop = lambda: tracker.exists() and int(tracker.read_text().strip() or 0) >= stop_after_checkpoint  # noqa: E731
     code = _run(command, run_env, out / "train.log", time_limit, stop)
+    record_attempt(out / "timing.json", attempt.stem, time.monotonic() - start, code)
     merge_metrics(attempts, out / "metrics.jsonl")
     if stop is not None and stop():
         raise TrainingFailed(f"training {out.name} stopped on purpose after checkpoint {stop_after_checkpoint}")
@@ -189,6 +191,13 @@ def train(
     export_model(out / "checkpoints", out / "model")
     print(f"trained {out.name} in {time.monotonic() - start:.0f} s -> {out / 'model'}")
     return out
+
+
+def record_attempt(path: Path, attempt: str, seconds: float, code: int | None) -> None:
+    """Append one attempt's wall time and exit code (None: killed at the time limit) to timing.json."""
+    timing = json.loads(path.read_text()) if path.exists() else {"attempts": []}
+    timing["attempts"].append({"attempt": attempt, "seconds": round(seconds, 1), "exit_code": code})
+    _write_atomic(path, json.dumps(timing, indent=2))
 
 
 def absolute_if_local(path: str | Path) -> str:

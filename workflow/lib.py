@@ -114,6 +114,22 @@ def all_runs(config: dict) -> dict[str, Run]:
     return runs
 
 
+def plan_document(config: dict) -> dict[str, Any]:
+    """plan.json: which runs make up which target, for reports (reports.results.load_plan)."""
+    return {
+        "profile": config["profile"],
+        "base_run": BASE_RUN if config["table1"]["base_model"] else None,
+        "benchmarks": list(config["eval"]["benchmarks"]),
+        "defaults": config["defaults"],
+        "grids": config["grids"],
+        "targets": {name: {rid: asdict(run) for rid, run in runs.items()} for name, runs in plan(config).items()},
+    }
+
+
+def write_plan(config: dict, path: str) -> None:
+    _write_json(path, plan_document(config))
+
+
 def train_extra(run: Run) -> dict[str, Any]:
     """The verl overrides of a run beyond its arm and profile."""
     extra: dict[str, Any] = {"actor_rollout_ref.rollout.n": run.rollout_n}

@@ -123,6 +123,9 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(smoke_world, smoke_data, 
     assert len(attempts) == 2
     resumed_steps = [json.loads(line)["step"] for line in attempts[1].read_text().splitlines()]
     assert resumed_steps[0] >= 2 and resumed_steps[-1] == 3  # the second attempt did not start over
+    timing = json.loads((run / "timing.json").read_text())["attempts"]
+    assert [(a["attempt"], a["exit_code"]) for a in timing][1] == ("002", 0)
+    assert all(a["seconds"] > 0 for a in timing)
     assert (run / "model" / "model.safetensors").exists()
     for m in read_metrics(run):
         assert 0 <= m["durian_stats/effective_share"] <= 1 and m["durian_stats/prompts"] == 4
