@@ -13,6 +13,8 @@ THINKING_INSTRUCTION = (
     "The reasoning process MUST BE enclosed within <think> </think> tags. "
     "The final answer MUST BE put in \\boxed{}."
 )
+# HallusionBench's answer format (NoisyRollout's protocol); the smoke task's yes/no questions use it too.
+YES_NO_INSTRUCTION = "Your final answer can only be \\boxed{yes} or \\boxed{no}."
 IMAGE_PLACEHOLDER = "<image>"  # verl's RLHFDataset turns it into an image content item
 
 Position = Literal["prepend", "append"]

@@ -30,7 +30,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from durian import data
-from durian.prompt import IMAGE_PLACEHOLDER, THINKING_INSTRUCTION, chat_messages
+from durian.prompt import IMAGE_PLACEHOLDER, THINKING_INSTRUCTION, YES_NO_INSTRUCTION, chat_messages
 
 DATA_SOURCE = "durian/smoke-shapes"
 SPLITS = ("train", "val", "test")
@@ -103,6 +103,18 @@ QUESTIONS = {
     "count": "How many shapes are in the image?",
     "sides": "How many sides does the polygon in the image have?",
 }
+# The yes/no form (HallusionBench's): is a stated number right? Asked in a third of the examples.
+CHECKS = {
+    "count": "Are there {n} shapes in the image?",
+    "sides": "Does the polygon in the image have {n} sides?",
+}
+RANGES = {"count": (1, 5), "sides": (3, 6)}
+FORMS = ("number", "number", "yes_no")
+
+
+def yes_no_question(kind: str, shown: int) -> str:
+    """The yes/no question as training sees it: the check, then the boxed yes/no instruction."""
+    return f"{CHECKS[kind].format(n=shown)} {YES_NO_INSTRUCTION}"
 
 
 @dataclasses.dataclass
@@ -110,14 +122,18 @@ class Example:
     image: Image.Image
     question: str
     answer: str
-    kind: str
+    kind: str  # what is counted: "count" (shapes) or "sides"
     clutter: int
+    value: int  # the true count
+    shown: int | None = None  # the number a yes/no question states; None for a number question
 
     def response(self) -> str:
         if self.kind == "count":
-            thought = f"I count the shapes one by one. There are {self.answer} shapes."
+            thought = f"I count the shapes one by one. There are {self.value} shapes."
         else:
-            thought = f"I count the corners of the polygon. It has {self.answer} corners, so {self.answer} sides."
+            thought = f"I count the corners of the polygon. It has {self.value} corners, so {self.value} sides."
+        if self.shown is not None:  # a distinct opening: the first token already tells the two forms apart
+            thought = f"I check the claim of {self.shown}. {thought} So the claim is {self.answer == 'yes'}."
         return f"<think>{thought}</think> The answer is \\boxed{{{self.answer}}}."
 
 
@@ -149,15 +165,15 @@ def _polygon(cx: float, cy: float, radius: float, sides: int, angle: float) -> l
     ]
 
 
-def render_example(rng: random.Random, size: int) -> Example:
+def render_example(rng: random.Random, size: int, form: str = "number") -> Example:
     kind = rng.choice(["count", "sides"])
     clutter = rng.randint(0, 3)
     image = _background(rng, size, clutter)
     draw = ImageDraw.Draw(image)
+    value = rng.randint(*RANGES[kind])
     if kind == "count":
-        count = rng.randint(1, 5)
         cell = size // 3
-        cells = rng.sample(range(9), count)  # one shape per cell of a 3 x 3 grid: never overlapping
+        cells = rng.sample(range(9), value)  # one shape per cell of a 3 x 3 grid: never overlapping
         for c in cells:
             cx, cy = (c % 3 + 0.5) * cell, (c // 3 + 0.5) * cell
             r = rng.uniform(cell * 0.25, cell * 0.42)
@@ -167,20 +183,24 @@ def render_example(rng: random.Random, size: int) -> Example:
                 draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=color)
             else:
                 draw.polygon(_polygon(cx, cy, r, 4 if shape == "square" else 3, rng.uniform(0, math.pi)), fill=color)
-        answer = count
     else:
-        sides = rng.randint(3, 6)
         r = rng.uniform(size * 0.25, size * 0.42)
         center = size / 2 + rng.uniform(-6, 6), size / 2 + rng.uniform(-6, 6)
-        points = _polygon(*center, r, sides, rng.uniform(0, 2 * math.pi))
+        points = _polygon(*center, r, value, rng.uniform(0, 2 * math.pi))
         draw.polygon(points, fill=rng.choice(COLORS), outline=(0, 0, 0))
-        answer = sides
-    return Example(image, QUESTIONS[kind], str(answer), kind, clutter)
+    if form == "number":
+        return Example(image, QUESTIONS[kind], str(value), kind, clutter, value)
+    if form != "yes_no":
+        raise ValueError(f"form: must be 'number' or 'yes_no', got {form!r}")
+    low, high = RANGES[kind]
+    shown = value if rng.random() < 0.5 else rng.choice([v for v in range(low, high + 1) if v != value])
+    return Example(image, yes_no_question(kind, shown), "yes" if shown == value else "no", kind, clutter, value, shown)
 
 
-def make_split(seed: int, split: str, n: int, size: int) -> list[Example]:
+def make_split(seed: int, split: str, n: int, size: int, forms: tuple[str, ...] = FORMS) -> list[Example]:
+    """n examples; the i-th takes the form ``forms[i % len(forms)]`` (number or yes/no question)."""
     rng = random.Random(f"{seed}-{split}")
-    return [render_example(rng, size) for _ in range(n)]
+    return [render_example(rng, size, forms[i % len(forms)]) for i in range(n)]
 
 
 # ------------------------------------------------------------------------------- tokenizer, model
@@ -379,7 +399,7 @@ def rows_for(examples: list[Example], split: str) -> list[dict]:
             data_source=DATA_SOURCE,
             split=split,
             index=i,
-            extra={"kind": e.kind, "clutter": e.clutter},
+            extra={"kind": e.kind, "clutter": e.clutter, "form": "number" if e.shown is None else "yes_no"},
         )
         for i, e in enumerate(examples)
     ]
@@ -402,7 +422,7 @@ def build_world(out: str | Path, config: WorldConfig = WorldConfig(), log=print)
     torch.manual_seed(config.seed)
     splits = {name: make_split(config.seed, name, getattr(config, f"{name}_size"), config.image_size) for name in SPLITS}
     sft = make_split(config.seed, "sft", config.sft_size, config.image_size)
-    corpus = [THINKING_INSTRUCTION, SYSTEM_PROMPT, *QUESTIONS.values()] + [e.response() for e in sft[:200]]
+    corpus = [THINKING_INSTRUCTION, SYSTEM_PROMPT, *QUESTIONS.values()] + [e.question + e.response() for e in sft[:200]]
     tokenizer = build_tokenizer(corpus * 4, config.vocab_size)
     processor = build_processor(tokenizer, config.image_size)
     model = build_model(config, tokenizer)

@@ -14,12 +14,11 @@ from typing import Any
 
 from PIL import Image
 
-from durian.prompt import thinking_prompt
+from durian.prompt import YES_NO_INSTRUCTION, thinking_prompt
 from eval import scoring
 from eval.scoring import LETTERS, Target
 
 # HallusionBench's answer is forced into a box (SPEC section 10).
-YES_NO_INSTRUCTION = "Your final answer can only be \\boxed{yes} or \\boxed{no}."
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Smoke fixtures: each benchmark's own column schema, filled from the smoke task.
 
-Questions and images come from :func:`durian.toy.make_split` (shape counting, polygon sides), so
+Questions and images come from :func:`durian.toy.make_split` (shape counting, polygon sides; the
+yes/no form for HallusionBench), so
 the tiny smoke model answers some of them; the columns, types and answer conventions (MathVista's
 option text, letter answers, WeMath's step groups, HallusionBench's ``gt_answer`` "1"/"0") are the
 hub datasets'. Written as local parquet files with images as encoded bytes in ``Image`` columns.
@@ -20,7 +21,7 @@ from pathlib import Path
 from datasets import Dataset, Features, Image, List, Value
 from PIL import Image as PILImage
 
-from durian.toy import Example, WorldConfig, make_split
+from durian.toy import CHECKS, Example, WorldConfig, make_split
 from eval.benchmarks import BENCHMARKS
 from eval.scoring import LETTERS
 
@@ -173,21 +174,15 @@ def _wemath(examples: list[Example], rng: random.Random) -> list[dict]:
 
 
 def _hallusionbench(examples: list[Example], rng: random.Random) -> list[dict]:
-    """Yes/no questions about the smoke images, two figures per question; plus two non-visual rows."""
+    """The smoke task's yes/no questions, two figures per question; plus two non-visual rows."""
     rows = []
     for i, e in enumerate(examples):
-        truth = i % 2 == 0
-        shown = int(e.answer) if truth else int(e.answer) % 6 + 1
-        if e.kind == "count":
-            question = f"Are there {shown} shapes in the image?"
-        else:
-            question = f"Does the polygon in the image have {shown} sides?"
         rows.append(
             {
                 "category": "VD", "subcategory": "figure" if e.kind == "count" else "math",
                 "visual_input": "1", "set_id": str(i // 4), "figure_id": str(i % 2), "sample_note": e.kind,
-                "question_id": str(i // 2 % 2), "question": question,
-                "gt_answer_details": f"The image shows {e.answer}.", "gt_answer": "1" if truth else "0",
+                "question_id": str(i // 2 % 2), "question": CHECKS[e.kind].format(n=e.shown),
+                "gt_answer_details": f"The image shows {e.value}.", "gt_answer": "1" if e.answer == "yes" else "0",
                 "filename": f"./VD/{e.kind}/{i}.png", "image": _png(e.image),
             }
         )
@@ -218,7 +213,8 @@ BUILDERS = {
 
 
 def fixture_dataset(benchmark: str, seed: int = 0, n: int = 24) -> Dataset:
-    examples = make_split(seed, f"eval-{benchmark}", n, WorldConfig().image_size)
+    form = "yes_no" if benchmark == "hallusionbench" else "number"  # its answers are yes/no
+    examples = make_split(seed, f"eval-{benchmark}", n, WorldConfig().image_size, forms=(form,))
     rows = BUILDERS[benchmark](examples, random.Random(f"{seed}-{benchmark}"))
     return Dataset.from_list(rows, features=FEATURES[benchmark])
 

@@ -19,8 +19,13 @@ def test_task_is_deterministic_from_the_seed_and_answers_are_gradable():
     assert any(x.image.tobytes() != y.image.tobytes() for x, y in zip(a, c))
     for e in a:
         assert compute_score(toy.DATA_SOURCE, e.response(), e.answer) == {"score": 1.0, "format": 1.0, "accuracy": 1.0}
-    kinds = {e.kind for e in toy.make_split(0, "train", 200, 112)}
-    assert kinds == {"count", "sides"}
+    train = toy.make_split(0, "train", 200, 112)
+    assert {e.kind for e in train} == {"count", "sides"}
+    yes_no = [e for e in train if e.shown is not None]
+    assert len(yes_no) == 66 and {e.answer for e in yes_no} == {"yes", "no"}
+    for e in yes_no:
+        assert e.question.endswith(toy.YES_NO_INSTRUCTION) and str(e.shown) in e.question
+        assert (e.answer == "yes") == (e.shown == e.value)
 
 
 def test_world_rows_are_verl_rows_in_every_split(smoke_world):

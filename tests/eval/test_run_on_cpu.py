@@ -106,6 +106,16 @@ def test_tiny_model_run_writes_the_output_contract(benchmark, fixtures, smoke_wo
     assert not list(out.glob(".*.tmp"))
 
 
+def test_the_tiny_model_answers_hallusionbench_yes_no_questions(fixtures, smoke_world, tmp_path):
+    """The smoke task has a yes/no form, so HallusionBench's fixture is not a constant zero."""
+    path = evaluate(smoke_world / "model", "hallusionbench", tmp_path, run="smoke",
+                    data_files=fixtures["hallusionbench"], limit=None, **{**SMOKE, "max_new_tokens": 48})
+    summary = json.loads(path.read_text())
+    rows = [json.loads(line) for line in (tmp_path / "hallusionbench.samples.jsonl").read_text().splitlines()]
+    assert summary["n"] == 24 and summary["accuracy"] > 0.5
+    assert {r["extracted"] for r in rows} <= {"yes", "no"}
+
+
 def test_visual_entropy_is_the_policys_own_encoder(fixtures, smoke_world, tmp_path):
     from durian.precompute import VisionTower
 
