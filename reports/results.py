@@ -122,7 +122,8 @@ def load_samples(results: str | Path, run: str, benchmark: str) -> pd.DataFrame:
             row = json.loads(line)
         except json.JSONDecodeError as err:
             raise ResultError(f"malformed JSON in {path} line {number}: {err}") from err
-        _require(row, SAMPLE_KEYS, Path(f"{path} line {number}"))
+        if not isinstance(row, dict) or not all(k in row for k in SAMPLE_KEYS):
+            _require(row, SAMPLE_KEYS, Path(f"{path} line {number}"))
         rows.append(row)
     if not rows:
         raise ResultError(f"{path}: no samples")

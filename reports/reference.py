@@ -1,0 +1,94 @@
+"""The paper's numbers (``reports/paper/*.csv``, in %) and how our runs map onto them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import cache
+from importlib import resources
+
+import pandas as pd
+
+from reports.results import ResultError
+
+# benchmark key -> paper column; geometry3k (in-domain) has none
+PAPER_COLUMNS = {
+    "mathverse": "MathVerse",
+    "mathvision": "MathVision",
+    "mathvista": "MathVista",
+    "wemath": "WeMath",
+    "hallusionbench": "HallusionBench",
+}
+PAPER_BENCHMARKS = tuple(PAPER_COLUMNS)  # the five the paper's "Average" is over, in its order
+IN_DOMAIN = ("geometry3k",)
+
+PAPER_TABLES = {
+    "table1": "table1_main",
+    "table2": "table2_reasoning_groups",
+    "table3": "table3_weights",
+    "table4": "table4_extreme_samples",
+    "table5": "table5_perceptual_error_share",
+    "table6": "table6_reasoning_error_share",
+    "table7": "table7_rollout",
+}
+
+# our arm (or "base" for the plan's base run) -> its row in the paper's table 1 (section "ours")
+TABLE1_PAPER_ROWS = {
+    "base": "Qwen2.5-VL-7B-Instruct",
+    "grpo": "+ Vanilla GRPO",
+    "grpo-durian": "+ Durian (based on Vanilla GRPO)",
+    "dapo": "+ Vanilla DAPO",
+    "dapo-durian": "+ Durian (based on Vanilla DAPO)",
+}
+TABLE1_DATA_SIZE = "2.1K (Geometry3K)"  # our training set; the ViRL39K row is quoted only
+
+# Durian arm -> the arm it is built on (its baseline in the significance tests)
+BASE_ARMS = {
+    "grpo-durian": "grpo",
+    "dapo-durian": "dapo",
+    "dapo-durian-perceptual": "dapo",
+    "dapo-durian-reasoning": "dapo",
+}
+
+
+@cache
+def _read(stem: str) -> pd.DataFrame:
+    resource = resources.files("reports") / "paper" / f"{stem}.csv"
+    if not resource.is_file():
+        raise ResultError(f"missing paper table: {resource}")
+    with resource.open() as handle:
+        return pd.read_csv(handle, dtype={"data_size": "string"} if stem == "table1_main" else None)
+
+
+def paper_table(name: str) -> pd.DataFrame:
+    """A paper table by short name (``table1`` .. ``table7``) or file stem (``table1_main``); a copy."""
+    stem = PAPER_TABLES.get(name, name)
+    if stem not in PAPER_TABLES.values():
+        raise ResultError(f"no paper table {name!r} (have {', '.join(PAPER_TABLES)})")
+    return _read(stem).copy()
+
+
+def table1_paper_row(arm: str) -> pd.Series | None:
+    """The paper's table-1 numbers for our ``arm`` (``"base"`` for the base model), or None when
+    the paper has no row for it (e.g. drgrpo, grpo-batchstd)."""
+    model = TABLE1_PAPER_ROWS.get(arm)
+    if model is None:
+        return None
+    table = paper_table("table1")
+    rows = table[(table["section"] == "ours") & (table["model"] == model)]
+    if len(rows) > 1:
+        rows = rows[rows["data_size"] == TABLE1_DATA_SIZE]
+    if len(rows) != 1:
+        raise ResultError(f"paper table1_main.csv: expected one 'ours' row {model!r}, found {len(rows)}")
+    return rows.iloc[0]
+
+
+def quoted_table1_rows(measured: Iterable[str] = ()) -> pd.DataFrame:
+    """The paper's table-1 rows that no ``measured`` arm (``"base"`` for the base model) stands
+    beside: other systems, ours on ViRL39K, and our rows the plan does not run. Quoted as printed."""
+    table = paper_table("table1")
+    ours = pd.Series(False, index=table.index)
+    for arm in measured:
+        if arm in TABLE1_PAPER_ROWS:
+            size = table["data_size"].isna() if arm == "base" else table["data_size"] == TABLE1_DATA_SIZE
+            ours |= (table["section"] == "ours") & (table["model"] == TABLE1_PAPER_ROWS[arm]) & size
+    return table[~ours.fillna(False)].reset_index(drop=True)
