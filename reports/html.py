@@ -48,6 +48,8 @@ def summary(significance: Table | None) -> dict[str, Any] | None:
     if significance is None:
         return None
     frame = significance.frame
+    if frame.empty:
+        return {"benchmarks": [], "rows": [], "verdicts": VERDICTS, "empty": significance.notes[-1]}
     benchmarks = list(dict.fromkeys(frame["benchmark"]))
     rows = []
     for (arm, base), group in frame.groupby(["arm", "base_arm"], sort=False):
@@ -59,7 +61,7 @@ def summary(significance: Table | None) -> dict[str, Any] | None:
         counts = {v: sum(c["verdict"] == v for c in cells.values()) for v in VERDICTS}
         rows.append({"arm": arm, "base": base, "cells": [cells.get(b) for b in benchmarks], "counts": counts,
                      "seeds": f"{group['seeds'].iloc[0]} vs {group['base_seeds'].iloc[0]}"})
-    return {"benchmarks": [benchmark_label(b) for b in benchmarks], "rows": rows, "verdicts": VERDICTS}
+    return {"benchmarks": [benchmark_label(b) for b in benchmarks], "rows": rows, "verdicts": VERDICTS, "empty": None}
 
 
 def _seconds(value: Any) -> str:

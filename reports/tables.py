@@ -475,6 +475,10 @@ def _durian_pairs(plan: Plan) -> list[tuple[str, str]]:
     return [(arm, BASE_ARMS[arm]) for arm in arms if arm in BASE_ARMS and BASE_ARMS[arm] in arms]
 
 
+SIGNIFICANCE_COLUMNS = ("arm", "base_arm", "benchmark", "diff_pts", "low_pts", "high_pts", "p_value", "p_holm",
+                        "n_questions", "seeds", "base_seeds", "runs", "base_runs")
+
+
 def significance(results: str | Path, plan: Plan, n_boot: int = 2000) -> Table:
     """Each Durian arm of targets table1 / fig3_ablation against its base arm, per benchmark:
     paired bootstrap over questions (seed-averaged correctness per question)."""
@@ -483,9 +487,12 @@ def significance(results: str | Path, plan: Plan, n_boot: int = 2000) -> Table:
     pairs = _durian_pairs(plan)
     notes = [f"{arm}: no {BASE_ARMS[arm]} runs in the plan to test against." for arm in arms
              if arm in BASE_ARMS and BASE_ARMS[arm] not in arms]
-    if not pairs:
-        raise ResultError(f"significance: no Durian arm with its base arm in targets table1/fig3_ablation of "
-                          f"profile {plan.profile!r} (arms: {', '.join(arms) or 'none'})")
+    title = "Significance: each Durian arm against its base arm"
+    if not pairs:  # a plan of baselines only: an explicit empty table, not an error
+        note = (f"No Durian arm with its base arm in this plan (arms: {', '.join(arms) or 'none'}): "
+                "nothing to test.")
+        frame = pd.DataFrame(columns=SIGNIFICANCE_COLUMNS)
+        return Table("significance", title, f"{title}. {note}", frame, [*notes, note], frame)
     proto = protocol(results, plan, [run for arm, base in pairs for run in arms[arm] + arms[base]])
     records = []
     for arm, base in pairs:
@@ -499,6 +506,7 @@ def significance(results: str | Path, plan: Plan, n_boot: int = 2000) -> Table:
                             "runs": " ".join(arms[arm]), "base_runs": " ".join(arms[base])})
     frame = pd.DataFrame(records)
     frame.insert(frame.columns.get_loc("p_value") + 1, "p_holm", holm(frame["p_value"]))
+    frame = frame[list(SIGNIFICANCE_COLUMNS)]
     display = pd.DataFrame({
         "Arm": frame["arm"], "vs": frame["base_arm"], "Benchmark": frame["benchmark"].map(_column),
         "Difference (points) [95% CI]": [f"{r.diff_pts:+.1f} [{r.low_pts:+.1f}, {r.high_pts:+.1f}]"
@@ -509,7 +517,6 @@ def significance(results: str | Path, plan: Plan, n_boot: int = 2000) -> Table:
               (f"p: two-sided paired bootstrap over questions, p = min(1, 2 min(#(d* <= 0) + 1, #(d* >= 0) + 1) / "
                f"({n_boot} + 1)); the smallest possible is {2 / (n_boot + 1):.2g}. p (Holm): Holm-adjusted over the "
                "rows of this table.")]
-    title = "Significance: each Durian arm against its base arm"
     caption = (f"{title}. Paired bootstrap over benchmark questions ({n_boot} resamples), 95% interval of the "
                f"difference in accuracy, points; {_seeds_phrase([*frame['seeds'], *frame['base_seeds']])}"
                f" per arm. {proto}")

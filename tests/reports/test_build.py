@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from reports_fixtures import write_standard
+from reports_fixtures import write_results, write_standard
 
 from reports import figures
 from reports.__main__ import main
@@ -85,6 +85,15 @@ def test_summary_says_who_wins(results_folder):
     # grpo-durian (75%, 100%) vs grpo (50%, 75%), dapo-durian (75%) vs dapo (50%): +25 points everywhere
     assert summary.count('<span class="diff">+25.0</span>') == 12
     assert "dapo-durian-perceptual" not in summary  # the fig3 arms are not in scope table1
+
+
+def test_a_plan_of_baselines_only_says_there_is_nothing_to_test(tmp_path):
+    correct = {(run, b): [True, False, True, False] for run in ("base", "grpo-s1") for b in ("mathvista", "wemath")}
+    root = tmp_path / "results"
+    write_results(root, {"grpo-s1": {"arm": "grpo", "seed": 1}}, correct, benchmarks=["mathvista", "wemath"])
+    html = build(root, scope="table1", report_name="report.html", n_boot=N_BOOT)["report"].read_text()
+    assert '<p id="summary-empty">No Durian arm with its base arm in this plan (arms: grpo): nothing to test.</p>' in html
+    assert '<table id="summary-table">' not in html
 
 
 def test_provenance_lists_every_run_of_the_scope(results_folder):

@@ -291,10 +291,12 @@ def test_significance_p_value_when_durian_wins_everywhere(tmp_path):
     assert (frame["p_holm"] == np.minimum(1, 6 * 2 / 500)).all()
 
 
-def test_significance_without_a_base_arm_is_an_error(tmp_path):
+def test_significance_without_a_base_arm_is_an_explicit_empty_table(tmp_path):
     root, plan = folder(tmp_path, {"grpo-durian-s1": {"arm": "grpo-durian", "seed": 1}}, {"grpo-durian-s1": (1, 0)})
-    with pytest.raises(ResultError, match="no Durian arm with its base arm"):
-        significance(root, plan, n_boot=N_BOOT)
+    table = significance(root, plan, n_boot=N_BOOT)
+    assert table.frame.empty and "p_value" in table.frame.columns
+    assert "No Durian arm with its base arm in this plan (arms: grpo-durian)" in table.caption
+    assert any("no grpo runs in the plan" in note for note in table.notes)
 
 
 # --- tables 2, 3, 7 ---------------------------------------------------------------------------
