@@ -5,14 +5,15 @@ UV := .tools/bin/uv
 EXTRAS := --extra train --extra eval --extra workflow --extra dev
 PYTHON := .venv/bin/python
 
-.PHONY: test reproduce env benchmarks clean-env
+.PHONY: test reproduce env browser benchmarks clean-env
 
-test: env
+test: env browser
 	$(PYTHON) -m pytest
 
 # The main job: the smoke Table 1 (tiny model built here, CPU, no hub) through Snakemake.
 reproduce: env
 	.venv/bin/snakemake --cores all --workflow-profile workflow/profiles/local reproduce_table1
+	@echo "report: results/smoke/reports/table1/report.html"
 
 env: .venv/.synced
 
@@ -24,9 +25,17 @@ $(UV):
 	$(UV) sync --frozen $(EXTRAS)
 	touch $@
 
+# The HTML report's test opens it in Debian's Chromium (tests/reports/test_report_browser.py).
+browser: /usr/bin/chromium
+
+/usr/bin/chromium:
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(if $(filter 0,$(shell id -u)),,sudo -E) apt-get install -y -qq chromium
+
 benchmarks: env
 	$(PYTHON) benchmarks/bench_advantage.py
 	$(PYTHON) benchmarks/bench_entropy.py
+	$(PYTHON) benchmarks/bench_report.py
 
 clean-env:
 	rm -rf .venv .tools

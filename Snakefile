@@ -1,7 +1,7 @@
 # durian-repro workflow. Smoke profile by default; the paper profile:
 #   snakemake --workflow-profile workflow/profiles/slurm --configfile workflow/config/paper.yaml all
 # Targets: reproduce_table1, table2_groups, table3_weights, table7_rollout, fig3_ablation,
-# fig4_entropy, appendix_a, all. Layout and file contracts: ../shared/DESIGN.md.
+# fig4_entropy, appendix_a, appendix_b, report, all; each ends in results/<profile>/reports/<scope>/. Layout and file contracts: ../shared/DESIGN.md.
 import os
 
 from snakemake.utils import min_version, validate
@@ -22,7 +22,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/eval.smk"
-include: "workflow/rules/tables.smk"
+include: "workflow/rules/report.smk"
 
 
 localrules:
@@ -34,8 +34,11 @@ localrules:
     fig3_ablation,
     fig4_entropy,
     appendix_a,
+    appendix_b,
+    report,
     fixtures,
-    table1_accuracy,
+    plan,
+    build_report,
 
 
 rule all:
@@ -48,3 +51,5 @@ rule all:
         rules.fig3_ablation.input,
         rules.fig4_entropy.input,
         rules.appendix_a.input,
+        rules.appendix_b.input,
+        rules.report.input,

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from reports.scopes import SCOPE_TARGETS as REPORT_SCOPES  # plain data: no pandas at DAG time
+
 BASE_RUN = "base"  # the untrained model's evaluation
 
 
@@ -126,8 +128,17 @@ def plan_document(config: dict) -> dict[str, Any]:
     }
 
 
-def write_plan(config: dict, path: str) -> None:
-    _write_json(path, plan_document(config))
+def write_json(path: str, obj: Any) -> None:
+    _write_json(path, obj)
+
+
+def build_report(results: str, plan_json: str, scope: str, out_dir: str, n_boot: int) -> None:
+    """One scope's tables, figures and report.html, written into ``out_dir`` (reports.build)."""
+    from reports.build import build
+
+    build(results, plan_json, scope=scope, out_dir=out_dir, report_name="report.html", n_boot=n_boot)
+    for folder in ("tables", "figures"):  # declared outputs, even for a scope without tables
+        Path(out_dir, folder).mkdir(parents=True, exist_ok=True)
 
 
 def train_extra(run: Run) -> dict[str, Any]:
@@ -206,19 +217,6 @@ def fixture_path(fixtures_dir: str, benchmark: str) -> str:
     from eval.benchmarks import BENCHMARKS
 
     return os.path.join(fixtures_dir, benchmark, f"{BENCHMARKS[benchmark].split}.parquet")
-
-
-def collect_accuracy(paths: list[str], out_csv: str) -> None:
-    """One row per run, one column per benchmark: the eval JSONs' accuracy, nothing else."""
-    import pandas as pd
-
-    rows = []
-    for path in paths:
-        result = json.loads(Path(path).read_text())
-        rows.append({"run": result["run"], "benchmark": result["benchmark"], "accuracy": result["accuracy"]})
-    table = pd.DataFrame(rows).pivot(index="run", columns="benchmark", values="accuracy")
-    Path(out_csv).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out_csv)
 
 
 def _write_json(path: str | Path, obj: Any) -> None:

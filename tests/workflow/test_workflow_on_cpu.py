@@ -23,13 +23,13 @@ CONFIGS = {name: ROOT / "workflow" / "config" / f"{name}.yaml" for name in ("smo
 EXPECTED = {
     "smoke": {  # seeds [1]
         "reproduce_table1": (4, 30), "table2_groups": (10, 60), "table3_weights": (7, 42),
-        "table7_rollout": (6, 36), "fig3_ablation": (4, 30), "fig4_entropy": (0, 0),
-        "appendix_a": (4, 0), "all": (26, 162),
+        "table7_rollout": (6, 36), "fig3_ablation": (4, 24), "fig4_entropy": (0, 0),
+        "appendix_a": (4, 30), "appendix_b": (4, 30), "report": (26, 162), "all": (26, 162),
     },
     "paper": {  # seeds [1, 2, 3]
         "reproduce_table1": (12, 78), "table2_groups": (30, 180), "table3_weights": (21, 126),
-        "table7_rollout": (18, 108), "fig3_ablation": (12, 78), "fig4_entropy": (0, 0),
-        "appendix_a": (12, 0), "all": (78, 474),
+        "table7_rollout": (18, 108), "fig3_ablation": (12, 72), "fig4_entropy": (0, 0),
+        "appendix_a": (12, 78), "appendix_b": (12, 78), "report": (78, 474), "all": (78, 474),
     },
 }
 
@@ -145,6 +145,8 @@ def reduced_table1(tmp_path_factory):
 
 
 def test_reduced_table1_end_to_end(reduced_table1):
+    import json
+
     import pandas as pd
 
     workdir, config, result, seconds = reduced_table1
@@ -154,10 +156,17 @@ def test_reduced_table1_end_to_end(reduced_table1):
     assert (results / "train" / "grpo-s1" / "metrics.jsonl").read_text().strip()
     for benchmark in ("mathvista", "geometry3k"):
         assert (results / "eval" / "grpo-s1" / f"{benchmark}.samples.jsonl").exists()
-    table = pd.read_csv(results / "tables" / "table1.csv", index_col="run")
-    assert list(table.index) == ["grpo-s1"]
-    assert sorted(table.columns) == ["geometry3k", "mathvista"]
-    assert table.notna().all().all() and ((table >= 0) & (table <= 1)).all().all()
+    report = results / "reports" / "table1"
+    table = pd.read_csv(report / "tables" / "table1.csv")
+    ours = table[table["source"] == "ours"].set_index("arm")
+    assert list(ours.index) == ["grpo"]
+    for benchmark, column in (("mathvista", "MathVista"), ("geometry3k", "Geometry3K")):
+        accuracy = json.loads((results / "eval" / "grpo-s1" / f"{benchmark}.json").read_text())["accuracy"]
+        assert ours.loc["grpo", f"{column}_ours"] == pytest.approx(100 * accuracy)
+    assert ours.loc["grpo", "MathVista_paper"] == 70.2  # "+ Vanilla GRPO" in the paper's Table 1
+    html = (report / "report.html").read_text()
+    assert "grpo-s1" in html and "<img" in html and "http://" not in html and "https://" not in html
+    assert {p.name for p in (report / "figures").iterdir()} >= {"training_curves.png", "fig4_entropy.svg"}
 
 
 def test_second_invocation_has_nothing_to_do(reduced_table1):
@@ -173,12 +182,12 @@ def test_changed_settings_mark_their_jobs_for_rerun(reduced_table1):
     steps = copy.deepcopy(config)
     steps["train"]["steps"] = 2
     counts = job_counts(snakemake("reproduce_table1", "-n", workdir=workdir, config=steps).stdout)
-    assert counts == {"train": 1, "evaluate": 2, "table1_accuracy": 1, "reproduce_table1": 1, "total": 5}
+    assert counts == {"train": 1, "evaluate": 2, "build_report": 1, "reproduce_table1": 1, "total": 5}
     limit = copy.deepcopy(config)
     limit["eval"]["limit"] = 3
     result = snakemake("reproduce_table1", "-n", workdir=workdir, config=limit)
     counts = job_counts(result.stdout)
-    assert counts == {"evaluate": 2, "table1_accuracy": 1, "reproduce_table1": 1, "total": 4}
+    assert counts == {"evaluate": 2, "build_report": 1, "reproduce_table1": 1, "total": 4}
     assert "Params have changed since last execution" in result.stdout
     # --list-changes params also lists outputs whose params did not change here (the trained
     # model, the entropy files): only the dry run above tells what would rerun.

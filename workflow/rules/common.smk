@@ -63,3 +63,18 @@ def eval_data(wildcards):
     if config["eval"]["fixtures"] is not None:
         return lib.fixture_path(FIXTURES, wildcards.benchmark)
     return config["eval"]["data_files"].get(wildcards.benchmark)
+
+
+def report_of(scope):
+    return f"{R}/reports/{scope}/report.html"
+
+
+def scope_inputs(scope):
+    """The result files a report scope reads (reports.build.SCOPE_TARGETS): evals, training runs, entropy."""
+    targets = lib.REPORT_SCOPES[scope]
+    runs = list(dict.fromkeys(r for t in targets for r in PLAN[t]))
+    files = eval_jsons(EVAL_RUNS + runs if "table1" in targets else runs)
+    files += metrics(runs) + expand(f"{R}/train/{{run}}/config.yaml", run=runs)
+    if scope in ("table1", "fig4_entropy", "all"):
+        files.append(f"{R}/data/train.entropy.json")
+    return files
