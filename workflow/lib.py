@@ -192,12 +192,16 @@ def train_job(run: Run, input: Any, params: Any) -> None:
               save_freq=params.save_freq, time_limit=params.time_limit)
 
 
-def evaluate_run(*, model: str, benchmark: str, out_dir: str, run: str, data_files: str | None, settings: dict) -> None:
+def evaluate_run(*, model: str, benchmarks: list[str], out_dir: str, run: str, data_files: dict[str, str | None],
+                 settings: dict) -> None:
+    """Every benchmark of one run in one process: torch and lmms-eval load once, not per benchmark."""
     from eval.run import evaluate
 
-    evaluate(model, benchmark, out_dir, run=run, data_files=data_files, limit=settings["limit"],
-             max_new_tokens=settings["max_new_tokens"], backend=settings["backend"], device=settings["device"],
-             min_pixels=settings["min_pixels"], max_pixels=settings["max_pixels"])
+    for benchmark in benchmarks:
+        print(f"evaluating {run} on {benchmark}", flush=True)
+        evaluate(model, benchmark, out_dir, run=run, data_files=data_files[benchmark], limit=settings["limit"],
+                 max_new_tokens=settings["max_new_tokens"], backend=settings["backend"], device=settings["device"],
+                 min_pixels=settings["min_pixels"], max_pixels=settings["max_pixels"])
 
 
 def prepare_geometry3k(source: str, outputs: list[str]) -> None:

@@ -59,10 +59,10 @@ def eval_model(wildcards):
     return MODEL if wildcards.run == lib.BASE_RUN else f"{R}/train/{wildcards.run}/model"
 
 
-def eval_data(wildcards):
+def eval_data(benchmark):
     if config["eval"]["fixtures"] is not None:
-        return lib.fixture_path(FIXTURES, wildcards.benchmark)
-    return config["eval"]["data_files"].get(wildcards.benchmark)
+        return lib.fixture_path(FIXTURES, benchmark)
+    return config["eval"]["data_files"].get(benchmark)
 
 
 def report_of(scope):
