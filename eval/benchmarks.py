@@ -252,6 +252,23 @@ def sub_scores(benchmark: str, records: list[dict]) -> dict[str, Any]:
     return out
 
 
+def task_hooks(benchmark: str) -> tuple[Callable, Callable, Callable]:
+    """``doc_to_visual``, ``doc_to_text`` and ``process_results`` of ``benchmark``'s lmms-eval task,
+    with lmms-eval's signatures; each task's ``utils.py`` binds them (``!function utils.x`` is
+    resolved in the task's own folder)."""
+
+    def task_doc_to_visual(doc):
+        return doc_to_visual(benchmark, doc)
+
+    def task_doc_to_text(doc, lmms_eval_specific_kwargs=None):
+        return doc_to_text(benchmark, doc, lmms_eval_specific_kwargs)
+
+    def task_process_results(doc, results):
+        return process_results(benchmark, doc, results)
+
+    return task_doc_to_visual, task_doc_to_text, task_process_results
+
+
 def aggregate(benchmark: str, name: str) -> Callable[[list[dict]], float | None]:
     """An lmms-eval aggregation over the records (WeMath ``strict``/``loose``, HallusionBench ``qAcc``/``fAcc``)."""
 

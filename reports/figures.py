@@ -23,7 +23,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from reports.results import Plan, ResultError, RunSpec, _read_json, load_eval, load_metrics  # noqa: E402
+from reports.results import Plan, ResultError, RunSpec, load_eval, load_metrics, read_json  # noqa: E402
 
 # Fixed colours for the arms the plan knows; any other arm gets the next free one, by name.
 ARM_COLOURS = {
@@ -152,7 +152,7 @@ def fig4_entropy(results: str | Path, plan: Plan) -> Figure:
     """Density of the training set's visual entropy with the Q25 / Q75 thresholds that split it
     into the low / medium / high perceptual groups (``data/train.entropy.json``)."""
     path = Path(results) / "data" / "train.entropy.json"
-    summary = _read_json(path)
+    summary = read_json(path)
     missing = [key for key in ("n", "q25", "q75", "histogram") if key not in summary]
     if missing:
         raise ResultError(f"{path}: missing field(s) {', '.join(missing)}")

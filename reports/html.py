@@ -22,7 +22,7 @@ import pandas as pd
 
 from reports.figures import FIGURE_DPI, benchmark_label
 from reports.results import Plan, ResultError, load_eval, load_provenance
-from reports.tables import DASH, Table, _write_atomic
+from reports.tables import DASH, Table, write_atomic
 
 # a cell right-aligned as a number: 12, -0.4, 50.0 [25.0, 75.0], 3 / 4, 2 vs 1, 12 s
 NUMERIC = re.compile(r"^[+\-−]?\d+(\.\d+)?(e[+-]?\d+)?( \[[^\]]*\])?( (s|min|h|%))?$|^\d+ (/|vs) \d+$")
@@ -170,5 +170,5 @@ def write_report(path: str | Path, html: str) -> Path:
     """Write the report atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, html)
+    write_atomic(path, html)
     return path

@@ -58,7 +58,7 @@ class Plan:
         return list(self.targets[target].values())
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     if not path.is_file():
         raise ResultError(f"missing result file: {path}")
     try:
@@ -77,7 +77,7 @@ def _require(obj: Any, keys: tuple[str, ...], path: Path) -> None:
 
 def load_plan(path: str | Path) -> Plan:
     path = Path(path)
-    raw = _read_json(path)
+    raw = read_json(path)
     _require(raw, ("profile", "base_run", "benchmarks", "defaults", "grids", "targets"), path)
     targets = {}
     for target, runs in raw["targets"].items():
@@ -99,7 +99,7 @@ def eval_path(results: str | Path, run: str, benchmark: str) -> Path:
 def load_eval(results: str | Path, run: str, benchmark: str) -> dict[str, Any]:
     """``eval/<run>/<benchmark>.json``, checked for the fields reports use."""
     path = eval_path(results, run, benchmark)
-    result = _read_json(path)
+    result = read_json(path)
     _require(result, EVAL_KEYS, path)
     if not isinstance(result["accuracy"], (int, float)) or not 0 <= result["accuracy"] <= 1:
         raise ResultError(f"{path}: accuracy must be a number in [0, 1], got {result['accuracy']!r}")
@@ -158,10 +158,10 @@ def load_provenance(results: str | Path, run: str) -> dict[str, Any]:
     config = folder / "config.yaml"
     if not config.is_file():
         raise ResultError(f"missing result file: {config}")
-    launch = _read_json(folder / "launch.json")
+    launch = read_json(folder / "launch.json")
     _require(launch, ("arm", "seed", "code_version", "verl"), folder / "launch.json")
     timing_path = folder / "timing.json"
-    wall = sum(a["seconds"] for a in _read_json(timing_path)["attempts"]) if timing_path.is_file() else None
+    wall = sum(a["seconds"] for a in read_json(timing_path)["attempts"]) if timing_path.is_file() else None
     return {
         "run": run,
         "arm": launch["arm"],

@@ -107,12 +107,12 @@ class Table:
         paths = []
         for suffix, text in texts.items():
             path = out_dir / f"{self.name}.{suffix}"
-            _write_atomic(path, text)
+            write_atomic(path, text)
             paths.append(path)
         return paths
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
     """Write a temporary file beside ``path`` (default permissions) and rename it over ``path``."""
     temp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:

@@ -128,10 +128,6 @@ def plan_document(config: dict) -> dict[str, Any]:
     }
 
 
-def write_json(path: str, obj: Any) -> None:
-    _write_json(path, obj)
-
-
 def build_report(results: str, plan_json: str, scope: str, out_dir: str, n_boot: int) -> None:
     """One scope's tables, figures and report.html, written into ``out_dir`` (reports.build)."""
     from reports.build import build
@@ -164,7 +160,7 @@ def precompute(model: str, input_parquet: str, output_parquet: str, summary_json
     Path(output_parquet).parent.mkdir(parents=True, exist_ok=True)
     precompute_entropy(input_parquet, output_parquet, VisionTower(model, features=features),
                        batch_size=batch_size, progress=False)
-    _write_json(summary_json, entropy_summary(output_parquet))
+    write_json(summary_json, entropy_summary(output_parquet))
 
 
 def train_run(*, profile: str, run: Run, model: str, train_files: str, val_files: str, out: str, steps: int,
@@ -180,7 +176,7 @@ def train_run(*, profile: str, run: Run, model: str, train_files: str, val_files
         for stale in ("checkpoints", "attempts"):
             shutil.rmtree(out_path / stale, ignore_errors=True)
     out_path.mkdir(parents=True, exist_ok=True)
-    _write_json(stamp, request)
+    write_json(stamp, request)
     train(profile_name=profile, arm=run.arm, model=model, train_files=train_files, val_files=val_files, out=out,
           seed=run.seed, steps=steps, save_freq=save_freq, extra=train_extra(run), time_limit=time_limit)
 
@@ -223,7 +219,7 @@ def fixture_path(fixtures_dir: str, benchmark: str) -> str:
     return os.path.join(fixtures_dir, benchmark, f"{BENCHMARKS[benchmark].split}.parquet")
 
 
-def _write_json(path: str | Path, obj: Any) -> None:
+def write_json(path: str | Path, obj: Any) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.tmp")

@@ -4,14 +4,4 @@ from eval import benchmarks
 
 BENCHMARK = "geometry3k"
 
-
-def doc_to_visual(doc):
-    return benchmarks.doc_to_visual(BENCHMARK, doc)
-
-
-def doc_to_text(doc, lmms_eval_specific_kwargs=None):
-    return benchmarks.doc_to_text(BENCHMARK, doc, lmms_eval_specific_kwargs)
-
-
-def process_results(doc, results):
-    return benchmarks.process_results(BENCHMARK, doc, results)
+doc_to_visual, doc_to_text, process_results = benchmarks.task_hooks(BENCHMARK)
