@@ -1,7 +1,8 @@
 # durian-repro workflow. Smoke profile by default; the paper profile:
 #   snakemake --workflow-profile workflow/profiles/slurm --configfile workflow/config/paper.yaml all
 # Targets: reproduce_table1, table2_groups, table3_weights, table7_rollout, fig3_ablation,
-# fig4_entropy, appendix_a, appendix_b, report, all; each ends in results/<profile>/reports/<scope>/. Layout and file contracts: ../shared/DESIGN.md.
+# fig4_entropy, appendix_a, appendix_b, report, all; each ends in results/<profile>/reports/<scope>/.
+# Layout and file contracts: ../shared/DESIGN.md.
 import os
 
 from snakemake.utils import min_version, validate

@@ -18,8 +18,6 @@ from durian.prompt import YES_NO_INSTRUCTION, thinking_prompt
 from eval import scoring
 from eval.scoring import LETTERS, Target
 
-# HallusionBench's answer is forced into a box (SPEC section 10).
-
 
 @dataclasses.dataclass(frozen=True)
 class Benchmark:
