@@ -3,7 +3,8 @@
 Questions and images come from :func:`durian.toy.make_split` (shape counting, polygon sides; the
 yes/no form for HallusionBench), so the tiny smoke model answers some of them; the columns, types
 and answer conventions (MathVista's option text, letter answers, WeMath's step groups,
-HallusionBench's ``gt_answer`` "1"/"0") are the hub datasets'. Written as local parquet files with images as encoded bytes in ``Image`` columns.
+HallusionBench's ``gt_answer`` "1"/"0") are the hub datasets'. Written as local parquet files
+with images as encoded bytes in ``Image`` columns.
 
     python -m eval.fixtures --out /tmp/fixtures
 """
