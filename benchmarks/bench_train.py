@@ -16,7 +16,8 @@ import threading
 import time
 from pathlib import Path
 
-from durian import train as launcher
+from durian import experiment
+from durian.recipe import launch as launcher
 
 
 def _processes() -> list[tuple[int, int]]:
@@ -41,7 +42,8 @@ def _rss_of_new_groups(before: set[int]) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--world", required=True)
-    parser.add_argument("--arms", nargs="+", default=["grpo", "grpo-durian", "dapo", "dapo-durian"])
+    parser.add_argument("--arms", nargs="+", default=["grpo", "grpo-durian", "dapo", "dapo-durian"],
+                        choices=sorted(experiment.arms()), metavar="ARM")
     parser.add_argument("--steps", type=int, default=3)
     args = parser.parse_args()
     world = Path(args.world)
@@ -60,7 +62,7 @@ def main() -> None:
             thread.start()
             start = time.monotonic()
             run = launcher.train(
-                profile_name="smoke",
+                scale="smoke",
                 arm=arm,
                 model=str(world / "model"),
                 train_files=str(world / "entropy" / "train.parquet"),

@@ -1,4 +1,4 @@
-"""Durian's difficulty-aware advantages (SPEC sections 2-6), pure torch and vectorised.
+"""Durian's difficulty-aware advantages (docs/method.md §2-§6), pure torch and vectorised.
 
 Every function takes one row per prompt ("sample") and returns one value per rollout:
 ``scores[B, G]`` are the G rollout rewards of each of the B samples. The sample's own
@@ -180,7 +180,7 @@ def check_weights(weights: Sequence[float]) -> tuple[float, float, float]:
 
 def ablation_weights(weights: Sequence[float], keep: str) -> tuple[float, float, float]:
     """Figure 3's ablations: "perceptual" drops alpha_Reason, "reasoning" drops alpha_Percep,
-    and the two weights left are rescaled to sum to 1 (SPEC choice)."""
+    and the two weights left are rescaled to sum to 1 (docs/method.md §10)."""
     w_ori, w_percep, w_reason = check_weights(weights)
     if keep == "perceptual":
         kept = (w_ori, w_percep, 0.0)

@@ -1,5 +1,5 @@
-"""The method's settings: SPEC's open choices as one validated object, read from any mapping
-(a verl/Hydra ``algorithm.durian`` node, a YAML file, keyword arguments)."""
+"""The method's settings: the open choices (docs/method.md §10) as one validated object, read from
+any mapping (a verl/Hydra ``algorithm.durian`` node, a YAML file, keyword arguments)."""
 
 from __future__ import annotations
 

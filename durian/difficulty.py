@@ -1,4 +1,4 @@
-"""Difficulty scores: perceptual (visual entropy, SPEC section 2) and reasoning (confidence, section 3)."""
+"""Difficulty scores: perceptual (visual entropy, docs/method.md §2) and reasoning (confidence, §3)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def sequence_confidence(
     """Eq. 14-15: per prompt, the mean over its G rollouts of each rollout's log-probability.
 
     Rows are rollouts, grouped prompt-major (rows k*G .. k*G+G-1 belong to prompt k, as verl
-    lays them out). ``reduce="mean"`` length-normalises each rollout (SPEC default), ``"sum"``
+    lays them out). ``reduce="mean"`` length-normalises each rollout (docs/method.md §10), ``"sum"``
     is eq. 14 as printed. Returns [N / group_size].
     """
     if reduce not in ("mean", "sum"):

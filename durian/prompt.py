@@ -1,7 +1,7 @@
 """The thinking prompt (paper appendix D), shared by training and evaluation.
 
 Qwen2.5-VL's own system prompt is kept (its chat template adds it); the instruction goes
-before the question (SPEC choice: ``prepend``) or after it (EasyR1's ``append``).
+before the question (docs/method.md §7, §10: ``prepend``) or after it (EasyR1's ``append``).
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ def cache_root() -> Path:
 
 @pytest.fixture(scope="session")
 def smoke_world() -> Path:
-    from durian.toy import WorldConfig, build_world
+    from durian.world.build import build_world
+    from durian.world.task import WorldConfig
 
     config = WorldConfig()
     return build_world(cache_root() / f"smoke-world-{config.key()}", config)
@@ -26,7 +27,7 @@ def smoke_world() -> Path:
 @pytest.fixture(scope="session")
 def smoke_data(smoke_world) -> dict[str, Path]:
     """The smoke world's train and val rows with their visual entropy (computed once, cached)."""
-    from durian.precompute import VisionTower, precompute_entropy
+    from durian.data.precompute import VisionTower, precompute_entropy
 
     out = smoke_world / "entropy"
     paths = {split: out / f"{split}.parquet" for split in ("train", "val")}

@@ -1,6 +1,6 @@
 import pytest
 
-from durian.stats import reward_statistics
+from durian.step_stats import reward_statistics
 
 
 def test_counts_effective_and_extreme_prompts():

@@ -1,4 +1,5 @@
-"""Feeding the Durian estimators inside verl's two trainers (verl 0.9.1).
+"""Feeding the Durian estimators inside verl's two trainers (verl 0.9.1), through the inputs
+channel (``durian.recipe.inputs``); this module never imports the estimators.
 
 * v1 trainer (``trainer.use_v1=true``, verl's default): :class:`DurianTrainer`, registered as
   ``trainer.v1.trainer_mode=durian``. It is verl's sync trainer whose ``_compute_advantage`` also
@@ -22,8 +23,7 @@ from transfer_queue import KVBatchMeta
 from verl.trainer.ppo import ray_trainer
 from verl.trainer.ppo.v1 import PPOTrainerSync, register_trainer
 
-from durian.stats import reward_statistics
-from durian.verl_estimators import (
+from durian.recipe.inputs import (
     DURIAN_ESTIMATORS,
     DurianInputs,
     current_inputs,
@@ -33,6 +33,7 @@ from durian.verl_estimators import (
     provide,
     settings_from_config,
 )
+from durian.step_stats import reward_statistics
 
 TRAINER_MODE = "durian"
 METRICS_KEY = "durian_metrics"  # legacy trainer: DataProto.meta_info key carrying the metrics

@@ -1,112 +1,23 @@
 """Durian's advantages as verl advantage estimators (``algorithm.adv_estimator=durian`` etc.).
 
-verl hands a registered estimator only rewards, the response mask, uids and ``config``
-(``config.algorithm``). Durian also needs each row's old (rollout-policy) log-probs and its
-prompt's ``extra_info.visual_entropy``: the trainer puts them in a :class:`DurianInputs`, makes
-it current with :func:`provide` around verl's advantage step, and reads the per-group metrics
-the estimator wrote into it afterwards (see ``durian.verl_trainer``).
-
-Settings live in the run's config under ``algorithm.durian`` (verl keeps ``algorithm`` a
-DictConfig and never builds ``AlgoConfig`` from it, so an extra key passes), e.g.
-``+algorithm.durian.weights=[0.4,0.3,0.3] +algorithm.durian.num_reasoning_groups=6``.
+The estimators read each row's old log-probs and visual entropy from the inputs the trainer
+provides (``durian.recipe.inputs``) and leave their per-group metrics there; settings come from
+``algorithm.durian`` (docs/method.md §5, §10).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import math
-from collections.abc import Iterator, Mapping, Sequence
-from contextvars import ContextVar
 from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
 
 from durian.advantage import ablation_weights, durian_advantage_with_groups, group_mean_batch_std_advantage
-from durian.config import DurianConfig
 from durian.difficulty import sequence_confidence
+from durian.recipe.inputs import ENTROPY_KEY, DurianInputs, current_inputs, settings_from_config
 
-SETTINGS_KEY = "durian"  # algorithm.durian
-ENTROPY_KEY = "visual_entropy"  # extra_info.visual_entropy
-# Estimators that need DurianInputs, and the Figure 3 ablation each one applies to the weights.
-DURIAN_ESTIMATORS: dict[str, str | None] = {
-    "durian": None,
-    "durian_perceptual": "perceptual",
-    "durian_reasoning": "reasoning",
-}
 GROUP_MEAN_BATCH_STD = "group_mean_batch_std"
-
-
-@dataclasses.dataclass
-class DurianInputs:
-    """Per-row inputs, in the batch's row order, plus the metrics the estimator leaves behind."""
-
-    uid: np.ndarray  # [N], compared with the estimator's ``index`` to catch misaligned rows
-    visual_entropy: torch.Tensor  # [N], the row's prompt's entropy
-    old_log_probs: torch.Tensor  # [N, T], aligned with response_mask
-    metrics: dict[str, float] = dataclasses.field(default_factory=dict)
-
-
-_CURRENT: ContextVar[DurianInputs | None] = ContextVar("durian_inputs", default=None)
-
-
-@contextlib.contextmanager
-def provide(inputs: DurianInputs) -> Iterator[DurianInputs]:
-    """Make ``inputs`` visible to the Durian estimators called inside the block."""
-    token = _CURRENT.set(inputs)
-    try:
-        yield inputs
-    finally:
-        _CURRENT.reset(token)
-
-
-def current_inputs() -> DurianInputs | None:
-    return _CURRENT.get()
-
-
-def estimator_name(adv_estimator: Any) -> str:
-    return str(getattr(adv_estimator, "value", adv_estimator))
-
-
-def settings_from_config(config: Any) -> DurianConfig:
-    """``algorithm.durian`` of the run (defaults when absent); a bad value raises naming its key."""
-    node = config.get(SETTINGS_KEY) if config is not None else None
-    if isinstance(node, DictConfig):
-        node = OmegaConf.to_container(node, resolve=True)
-    if node is not None and not isinstance(node, Mapping):
-        raise ValueError(f"algorithm.{SETTINGS_KEY}: expected a mapping of Durian settings, got {node!r}")
-    try:
-        return DurianConfig.from_mapping(node)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"algorithm.{SETTINGS_KEY}: {error}") from error
-
-
-def entropy_from_extra_info(extra_info: Sequence[Any], uid: Sequence[Any]) -> torch.Tensor:
-    """``extra_info[i]["visual_entropy"]`` of every row as float64 [N]; names the row when absent."""
-    values = []
-    for row, info in enumerate(extra_info):
-        value = info.get(ENTROPY_KEY) if isinstance(info, Mapping) else None
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise ValueError(
-                f"extra_info.{ENTROPY_KEY}: row {row} (uid {uid[row]!r}) has {value!r}, need a finite number; "
-                "precompute it into the dataset (durian.precompute)"
-            )
-        values.append(float(value))
-    return torch.tensor(values, dtype=torch.float64)
-
-
-def inputs_from_dataproto(data: Any) -> DurianInputs:
-    """Durian's inputs from a legacy-trainer DataProto (old_log_probs, uid and extra_info present)."""
-    if "old_log_probs" not in data.batch:
-        raise ValueError("Durian needs the old (rollout policy) log-probs: the batch has no 'old_log_probs'")
-    for key in ("uid", "extra_info"):
-        if key not in data.non_tensor_batch:
-            raise ValueError(f"Durian needs non_tensor_batch['{key}'] (the dataset's {key}); the batch has none")
-    uid = np.asarray(data.non_tensor_batch["uid"])
-    entropy = entropy_from_extra_info(list(data.non_tensor_batch["extra_info"]), uid)
-    return DurianInputs(uid=uid, visual_entropy=entropy, old_log_probs=data.batch["old_log_probs"])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -159,7 +70,7 @@ def _require_inputs(index: Any, response_mask: torch.Tensor) -> DurianInputs:
         raise RuntimeError(
             "the Durian estimators need each row's old log-probs and extra_info.visual_entropy, and none were "
             "provided: with trainer.use_v1=true set trainer.v1.trainer_mode=durian; the legacy trainer is fed "
-            "by durian.verl_trainer.install() (run at `import verl` by the durian plugin)"
+            "by durian.recipe.trainer.install() (run at `import verl` by the durian plugin)"
         )
     if not np.array_equal(np.asarray(inputs.uid), np.asarray(index)):
         raise ValueError("Durian inputs are not row-aligned with the batch: their uids differ from index")
@@ -263,16 +174,9 @@ ESTIMATORS = {
 
 
 def install() -> None:
-    """Register the estimators with verl, then the trainer hooks (``durian.verl_trainer``).
-
-    Idempotent, and safe while ``verl/__init__`` is still running (the plugin's case): verl has
-    bound ``DataProto`` by then, which is all the modules imported here need from it.
-    """
+    """Register the estimators with verl (idempotent). Safe while ``verl/__init__`` is still
+    running (the plugin's case): verl has bound ``DataProto`` by then, all core_algos needs."""
     from verl.trainer.ppo.core_algos import register_adv_est
 
     for name, fn in ESTIMATORS.items():
         register_adv_est(name)(fn)
-
-    from durian import verl_trainer
-
-    verl_trainer.install()

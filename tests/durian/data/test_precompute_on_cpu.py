@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from durian.data import read_rows, write_rows
+from durian.data import precompute
+from durian.data.precompute import VisionTower, decode_image, entropy_summary, precompute_entropy
+from durian.data.prepare import read_rows, write_rows
 from durian.difficulty import visual_entropy
-from durian.precompute import VisionTower, decode_image, entropy_summary, precompute_entropy
 
 
 @pytest.fixture(scope="module")
@@ -102,3 +103,13 @@ def test_figure_4_summary(smoke_world, tower, tmp_path):
     assert summary["q75"] == pytest.approx(np.quantile(values, 0.75))
     assert summary["q25"] < summary["q75"]  # the smoke task spreads in visual entropy
     assert sum(summary["histogram"]["counts"]) == len(values)
+
+
+def test_cli_writes_the_rows_and_the_summary_where_asked(smoke_world, tmp_path, capsys):
+    output, summary = tmp_path / "rows" / "val.parquet", tmp_path / "summaries" / "val.json"
+    precompute.main(["--model", str(smoke_world / "model"), "--input", str(smoke_world / "data" / "val.parquet"),
+                     "--output", str(output), "--summary", str(summary), "--features", "merger", "--batch-size", "32"])
+    assert capsys.readouterr().out.strip().endswith(f"wrote {output}")
+    rows = read_rows(output)
+    assert len(rows) == len(read_rows(smoke_world / "data" / "val.parquet"))
+    assert json.loads(summary.read_text())["n"] == len(rows)

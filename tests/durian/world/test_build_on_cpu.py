@@ -1,3 +1,5 @@
+"""durian.world.build (and probe): the built smoke world, its cache, its model and its learnability."""
+
 import json
 import subprocess
 import sys
@@ -5,36 +7,18 @@ import time
 
 import torch
 
-from durian import toy
-from durian.data import read_rows
+from durian.data.prepare import read_rows
 from durian.prompt import THINKING_INSTRUCTION
-from durian.reward import compute_score
-
-
-def test_task_is_deterministic_from_the_seed_and_answers_are_gradable():
-    a, b = toy.make_split(0, "val", 20, 112), toy.make_split(0, "val", 20, 112)
-    assert [(e.question, e.answer) for e in a] == [(e.question, e.answer) for e in b]
-    assert all(x.image.tobytes() == y.image.tobytes() for x, y in zip(a, b))
-    c = toy.make_split(1, "val", 20, 112)
-    assert any(x.image.tobytes() != y.image.tobytes() for x, y in zip(a, c))
-    for e in a:
-        assert compute_score(toy.DATA_SOURCE, e.response(), e.answer) == {"score": 1.0, "format": 1.0, "accuracy": 1.0}
-    train = toy.make_split(0, "train", 200, 112)
-    assert {e.kind for e in train} == {"count", "sides"}
-    yes_no = [e for e in train if e.shown is not None]
-    assert len(yes_no) == 66 and {e.answer for e in yes_no} == {"yes", "no"}
-    for e in yes_no:
-        assert e.question.endswith(toy.YES_NO_INSTRUCTION) and str(e.shown) in e.question
-        assert (e.answer == "yes") == (e.shown == e.value)
+from durian.world import build, probe, task
 
 
 def test_world_rows_are_verl_rows_in_every_split(smoke_world):
     manifest = json.loads((smoke_world / "manifest.json").read_text())
-    for split in toy.SPLITS:
+    for split in task.SPLITS:
         rows = read_rows(smoke_world / "data" / f"{split}.parquet")
         assert len(rows) == manifest["config"][f"{split}_size"]
         row = rows[0]
-        assert row["data_source"] == toy.DATA_SOURCE
+        assert row["data_source"] == task.DATA_SOURCE
         assert THINKING_INSTRUCTION in row["prompt"][0]["content"]
         assert row["reward_model"]["ground_truth"] == row["extra_info"]["answer"]
         assert row["extra_info"]["split"] == split and row["extra_info"]["index"] == 0
@@ -44,7 +28,7 @@ def test_a_second_build_with_the_same_config_is_a_no_op(smoke_world):
     before = (smoke_world / "manifest.json").stat().st_mtime_ns
     messages = []
     start = time.perf_counter()
-    toy.build_world(smoke_world, toy.WorldConfig(), log=messages.append)
+    build.build_world(smoke_world, task.WorldConfig(), log=messages.append)
     assert time.perf_counter() - start < 5
     assert "already built" in messages[0]
     assert (smoke_world / "manifest.json").stat().st_mtime_ns == before
@@ -54,7 +38,7 @@ def test_saved_model_loads_and_generates_in_a_fresh_process(smoke_world):
     script = f"""
 import torch
 from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
-from durian import toy
+from durian.world import probe, task
 model = Qwen2_5_VLForConditionalGeneration.from_pretrained({str(smoke_world / "model")!r}).eval()
 processor = AutoProcessor.from_pretrained({str(smoke_world / "model")!r})
 tok = processor.tokenizer
@@ -63,7 +47,7 @@ for name in ("image_token_id", "video_token_id", "vision_start_token_id", "visio
     token = {{"image_token_id": "<|image_pad|>", "video_token_id": "<|video_pad|>",
              "vision_start_token_id": "<|vision_start|>", "vision_end_token_id": "<|vision_end|>"}}[name]
     assert getattr(model.config, name) == tok.convert_tokens_to_ids(token), name
-[text] = toy.generate(model, processor, toy.make_split(0, "val", 1, 112))[0]
+[text] = probe.generate(model, processor, task.make_split(0, "val", 1, 112))[0]
 print(text)
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
@@ -72,7 +56,7 @@ print(text)
 
 
 def test_the_warm_started_model_is_learnable(smoke_world):
-    figures = toy.learnability(smoke_world, samples=8, temperature=1.0)
+    figures = probe.learnability(smoke_world, samples=8, temperature=1.0)
     assert figures["train_share_with_reward_variance"] >= 0.30, figures
     assert 0.05 < figures["val_greedy_accuracy"] < 0.80, figures
 
@@ -112,3 +96,10 @@ def test_lmms_evals_qwen2_5_vl_model_loads_it_on_cpu(smoke_world):
     lm = Qwen2_5_VL(pretrained=str(smoke_world / "model"), device="cpu", device_map="cpu", max_pixels=12544, min_pixels=3136)
     assert lm.model.config.model_type == "qwen2_5_vl"
     assert next(lm.model.parameters()).device == torch.device("cpu")
+
+
+def test_python_m_durian_toy_builds_through_the_world_cli(smoke_world):
+    command = [sys.executable, "-m", "durian.toy", "--out", str(smoke_world)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "already built" in result.stdout

@@ -10,8 +10,8 @@ import sys
 import pytest
 import torch
 
-from durian import toy
-from durian import verl_hf_rollout as hf
+from durian.world import hf_rollout as hf
+from durian.world import task
 
 MAX_TOKENS = 48
 
@@ -29,8 +29,8 @@ def prompt(server):
     """What the agent loop sends: processor-expanded prompt ids and the PIL images."""
     # a polygon-sides question: the tiny model answers those in one clean pass (its shape counts
     # can ramble past the token limit, and this test needs a response that stops at EOS)
-    example = next(e for e in toy.make_split(0, "val", 8, 112) if e.kind == "sides" and e.shown is None)
-    messages = toy.prompt_content(example.question, example.image)
+    example = next(e for e in task.make_split(0, "val", 8, 112) if e.kind == "sides" and e.shown is None)
+    messages = task.prompt_content(example.question, example.image)
     text = server.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     encoded = server.processor(text=[text], images=[example.image], return_tensors="pt")
     return encoded, [example.image]
@@ -81,7 +81,7 @@ def test_install_before_verl_registers_once_the_rollout_modules_load(tmp_path, m
     assert sys.meta_path.count(hf._finder) == 1
     base = importlib.import_module("fake_rollout_base")
     replica = importlib.import_module("fake_rollout_replica")
-    assert base._ROLLOUT_REGISTRY == {("hf", "async"): "durian.verl_hf_rollout.HFServerAdapter"}
+    assert base._ROLLOUT_REGISTRY == {("hf", "async"): "durian.world.hf_rollout.HFServerAdapter"}
     assert replica.RolloutReplicaRegistry._registry["hf"]() is hf.HFReplica
     assert hf._finder.hooks == {}
 

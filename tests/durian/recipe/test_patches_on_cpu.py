@@ -1,4 +1,4 @@
-"""durian.verl_patches: verl #7899, 3D (mRoPE) position_ids of equal-length batches.
+"""durian.recipe.patches: verl #7899, 3D (mRoPE) position_ids of equal-length batches.
 
 Batches go through verl's real packing (left_right_2_no_padding) and splitting (chunk_tensordict).
 """
@@ -19,7 +19,7 @@ from tensordict import TensorDict
 from verl.utils import tensordict_utils as tu
 from verl.workers.utils.padding import left_right_2_no_padding
 
-from durian import verl_patches
+from durian.recipe import patches
 
 NAME = "maybe_fix_3d_position_ids"
 KNOWN_CONSUMERS = ("verl.workers.engine.base", "verl.workers.engine_workers", "verl.workers.engine_workers_tinker")
@@ -78,7 +78,7 @@ def assert_sequence_ragged(data: TensorDict, truth: list[torch.Tensor]) -> None:
 def test_original_breaks_equal_length_batches(axes: int) -> None:
     data, truth = padded_batch([20] * 4, axes)
     assert data["position_ids"]._ragged_idx == 1  # torch made the axis dimension ragged
-    verl_patches.ORIGINAL(data)
+    patches.ORIGINAL(data)
     with pytest.raises(RuntimeError, match="split_with_sizes"):  # the update_actor crash
         data["position_ids"].unbind()
     # old-log-prob path: chunk_tensordict catches that and rebuilds from the wrong offsets
@@ -96,14 +96,14 @@ LENGTHS = [[7], [4], [5, 5], [8, 8], [2, 2], [20, 20, 20, 20], [5, 9, 3, 12], [1
 def test_patched_gives_per_sample_positions(axes: int, lengths: list[int], path: str) -> None:
     data, truth = padded_batch(lengths, axes)
     if path.startswith("original"):
-        verl_patches.ORIGINAL(data)
+        patches.ORIGINAL(data)
     if path.endswith("pickled"):
         data = pickled(data)
-    verl_patches.maybe_fix_3d_position_ids(data)
+    patches.maybe_fix_3d_position_ids(data)
     assert_sequence_ragged(data, truth)
     # idempotent
     before = data["position_ids"]
-    verl_patches.maybe_fix_3d_position_ids(data)
+    patches.maybe_fix_3d_position_ids(data)
     assert data["position_ids"] is before
 
 
@@ -113,7 +113,7 @@ def test_consistent_tensor_left_alone() -> None:
         tu.nested_tensor_from_tensor_list([torch.zeros(4, 3), torch.ones(4, 3)], ragged_idx=2),  # verl's
     ):
         data = TensorDict({"position_ids": position_ids}, batch_size=[position_ids.shape[0]])
-        verl_patches.maybe_fix_3d_position_ids(data)
+        patches.maybe_fix_3d_position_ids(data)
         assert data["position_ids"] is position_ids
 
 
@@ -123,14 +123,14 @@ def test_other_tensors_untouched() -> None:
     flat = TensorDict({"position_ids": data["input_ids"]}, batch_size=[2])  # 2D jagged (text-only model)
     for td in (flat, TensorDict({"position_ids": padded}, batch_size=[2]), TensorDict({}, batch_size=[2])):
         before = dict(td.items())
-        verl_patches.maybe_fix_3d_position_ids(td)
+        patches.maybe_fix_3d_position_ids(td)
         assert all(td[k] is v for k, v in before.items())
 
 
 def test_unknown_layout_is_loud() -> None:
     broken = torch.nested.nested_tensor_from_jagged(torch.zeros(4, 10), torch.tensor([0, 3, 7]))
     with pytest.raises(ValueError, match="no known layout"):
-        verl_patches.maybe_fix_3d_position_ids(TensorDict({"position_ids": broken}, batch_size=[2]))
+        patches.maybe_fix_3d_position_ids(TensorDict({"position_ids": broken}, batch_size=[2]))
 
 
 def consumer_modules() -> list[str]:
@@ -149,9 +149,9 @@ def test_import_verl_installs_patch_everywhere() -> None:
     assert set(KNOWN_CONSUMERS) <= set(consumers), consumers
     script = f"""
 import importlib, json, sys
-import durian.verl_patches as vp
-assert "verl" not in sys.modules, "importing durian.verl_patches must not import verl"
-import verl  # the verl.plugins entry point runs durian.verl_plugin -> verl_patches.install()
+import durian.recipe.patches as vp
+assert "verl" not in sys.modules, "importing durian.recipe.patches must not import verl"
+import verl  # the verl.plugins entry point runs durian.recipe.plugin -> patches.install()
 from verl.utils.tensordict_utils import {NAME} as defined
 held = {{name: getattr(importlib.import_module(name), "{NAME}") is vp.{NAME} for name in {consumers!r}}}
 print(json.dumps({{"defined": defined is vp.{NAME}, "held": held, "original": vp.ORIGINAL.__module__}}))
@@ -168,33 +168,33 @@ print(json.dumps({{"defined": defined is vp.{NAME}, "held": held, "original": vp
 
 
 def test_install_replaces_copies_imported_before_it() -> None:
-    original = verl_patches.ORIGINAL
+    original = patches.ORIGINAL
     early = types.ModuleType("verl._durian_early_consumer")
     setattr(early, NAME, original)
     sys.modules[early.__name__] = early
     try:
-        verl_patches.install()
-        verl_patches.install()
-        assert getattr(early, NAME) is verl_patches.maybe_fix_3d_position_ids
-        assert getattr(tu, NAME) is verl_patches.maybe_fix_3d_position_ids
-        assert verl_patches.ORIGINAL is original and original.__module__ == "verl.utils.tensordict_utils"
+        patches.install()
+        patches.install()
+        assert getattr(early, NAME) is patches.maybe_fix_3d_position_ids
+        assert getattr(tu, NAME) is patches.maybe_fix_3d_position_ids
+        assert patches.ORIGINAL is original and original.__module__ == "verl.utils.tensordict_utils"
     finally:
         del sys.modules[early.__name__]
 
 
 def test_upstream_check_detects_a_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     # Were verl's function correct, the check would say so.
-    monkeypatch.setattr(verl_patches, "_original", verl_patches.maybe_fix_3d_position_ids)
-    assert verl_patches.upstream_is_fixed()
+    monkeypatch.setattr(patches, "_original", patches.maybe_fix_3d_position_ids)
+    assert patches.upstream_is_fixed()
 
 
 def test_upstream_not_fixed() -> None:
-    assert not verl_patches.upstream_is_fixed(), "verl fixed #7899 upstream; drop durian.verl_patches"
+    assert not patches.upstream_is_fixed(), "verl fixed #7899 upstream; drop durian.recipe.patches"
 
 
 def test_verl_pin() -> None:
     version = importlib.metadata.version("verl")
     assert version == "0.9.1", (
-        f"verl is {version}, not 0.9.1: re-check durian.verl_patches against verl issue #7899 "
+        f"verl is {version}, not 0.9.1: re-check durian.recipe.patches against verl issue #7899 "
         "(upstream_is_fixed(), the consumer modules), then update this pin"
     )

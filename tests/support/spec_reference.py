@@ -1,4 +1,5 @@
-"""Loop-by-loop implementation of SPEC.md, written from the text, for checking the vectorised code.
+"""Loop-by-loop implementation of the method (docs/method.md §1-§6), written from the text, for checking
+the vectorised code.
 
 Plain Python and numpy, one sample at a time: slow, but each line maps to an equation.
 """

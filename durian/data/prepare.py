@@ -331,7 +331,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="dataset", required=True)
     geometry = commands.add_parser("geometry3k", help="Geometry3K: train, validation and test")
     geometry.add_argument("--source", default=GEOMETRY3K, help="hub id, hub-layout folder or save_to_disk folder")
-    geometry.add_argument("--splits", nargs="+", default=["train", "validation", "test"])
+    geometry.add_argument("--splits", nargs="+", default=["train", "validation", "test"],
+                          help="split names, space- or comma-separated (e.g. train,validation)")
     virl = commands.add_parser("virl39k", help="ViRL39K: train (and an optional validation split)")
     virl.add_argument("--source", default=VIRL39K, help="hub id, release folder or its metadata file")
     virl.add_argument("--val-fraction", type=float, default=0.0)
@@ -345,12 +346,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     common = {"prompt_position": args.prompt_position, "limit": args.limit, "overwrite": args.overwrite}
     if args.dataset == "geometry3k":
-        written = prepare_geometry3k(args.source, args.out, splits=tuple(args.splits), **common)
+        splits = tuple(name for item in args.splits for name in item.split(",") if name)
+        written = prepare_geometry3k(args.source, args.out, splits=splits, **common)
     else:
         written = prepare_virl39k(args.source, args.out, val_fraction=args.val_fraction, seed=args.seed, **common)
     for split, path in written.items():
         print(f"{split}: {pq.ParquetFile(path).metadata.num_rows} rows -> {path}")
-
-
-if __name__ == "__main__":
-    main()

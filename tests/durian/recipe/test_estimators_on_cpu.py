@@ -24,12 +24,13 @@ from verl.trainer.ppo.v1 import PPOTrainerSync, get_trainer_cls, trainer_base
 from verl.trainer.ppo.v1 import utils as v1_utils
 from verl.trainer.ppo.v1.replay_buffer import ReplayBuffer, ReplayBufferAsync
 
-from durian import verl_estimators, verl_trainer
+from durian import experiment
 from durian.advantage import ablation_weights, durian_advantage, perceptual_groups, reasoning_groups
-from durian.verl_estimators import install
-from durian.verl_trainer import DurianTrainer
+from durian.recipe import estimators, inputs, plugin
+from durian.recipe import trainer as durian_trainer
+from durian.recipe.trainer import DurianTrainer
 
-install()
+plugin.install()
 
 G = 8  # rollouts per prompt
 WIDTH = 12  # padded response length
@@ -93,7 +94,7 @@ def run(data: DataProto, estimator: str, **durian) -> DataProto:
 
 
 def test_pinned_verl_still_has_the_call_sites_we_hook():
-    assert importlib.metadata.version("verl") == "0.9.1", "re-check every hook in durian/verl_trainer.py"
+    assert importlib.metadata.version("verl") == "0.9.1", "re-check every hook in durian/recipe/trainer.py"
     legacy = inspect.getsource(ray_trainer.compute_advantage.__durian_wraps__)
     assert "adv_estimator_fn = core_algos.get_adv_estimator_fn(adv_estimator)" in legacy
     assert '"config": config' in legacy and 'adv_kwargs["index"] = data.non_tensor_batch["uid"]' in legacy
@@ -114,8 +115,9 @@ def test_pinned_verl_still_has_the_call_sites_we_hook():
 
 
 def test_install_is_idempotent_and_registers_everything():
-    install()
-    for name, fn in verl_estimators.ESTIMATORS.items():
+    plugin.install()
+    assert set(experiment.DURIAN_ESTIMATORS) <= set(estimators.ESTIMATORS)  # every Durian estimator exists
+    for name, fn in estimators.ESTIMATORS.items():
         assert core_algos.get_adv_estimator_fn(name) is fn
     assert get_trainer_cls("durian") is DurianTrainer
     for name in ("compute_advantage", "compute_data_metrics"):
@@ -126,7 +128,7 @@ def test_install_is_idempotent_and_registers_everything():
 def test_install_works_while_verl_is_still_initialising(tmp_path):
     # VERL_USE_EXTERNAL_MODULES is imported inside verl/__init__.py just before the plugins are,
     # and unlike a plugin its import errors are not swallowed.
-    (tmp_path / "durian_boot_probe.py").write_text("from durian.verl_estimators import install\ninstall()\n")
+    (tmp_path / "durian_boot_probe.py").write_text("import durian.recipe.plugin\n")
     probe = textwrap.dedent(
         """
         import verl
@@ -270,7 +272,7 @@ def test_bad_settings_name_the_key():
 def test_per_group_metrics_reach_the_logged_metrics():
     batch = Batch(seed=9, num_prompts=12)
     out = run(batch.dataproto(), "durian", num_reasoning_groups=4)
-    metrics = out.meta_info[verl_trainer.METRICS_KEY]
+    metrics = out.meta_info[durian_trainer.METRICS_KEY]
     percep = perceptual_groups(batch.entropy)
     reason = reasoning_groups(batch.confidence, 4)
     assert metrics["durian/perceptual_groups_used"] == 3 and metrics["durian/reasoning_groups_used"] == 4
@@ -280,7 +282,7 @@ def test_per_group_metrics_reach_the_logged_metrics():
             assert metrics[f"durian/{kind}_size_{g}"] == int((groups == g).sum())
             pooled = batch.scores[groups == g].reshape(-1).double().std()
             assert metrics[f"durian/{kind}_std_{g}"] == pytest.approx(float(pooled), rel=1e-5)
-    logged = verl_trainer._legacy_compute_data_metrics(lambda batch, use_critic: {"critic/x": 1.0})(out, False)
+    logged = durian_trainer._legacy_compute_data_metrics(lambda batch, use_critic: {"critic/x": 1.0})(out, False)
     assert logged["durian/reasoning_std_3"] == metrics["durian/reasoning_std_3"] and logged["critic/x"] == 1.0
 
 
@@ -313,7 +315,7 @@ def test_v1_config_with_durian_settings_passes_verl_validation(v1_config):
     from verl.utils.config import validate_config
 
     validate_config(v1_config, use_reference_policy=False, use_critic=False)
-    assert verl_estimators.settings_from_config(v1_config.algorithm).weights == (0.4, 0.3, 0.3)
+    assert inputs.settings_from_config(v1_config.algorithm).weights == (0.4, 0.3, 0.3)
 
 
 @pytest.mark.filterwarnings("ignore:Disabled critic")
@@ -343,7 +345,7 @@ class FakeTQ:
 
         for name in fields.keys():  # noqa: SIM118  (iterating a TensorDict walks its rows)
             values = fields[name]
-            items = values.unbind(0) if isinstance(values, torch.Tensor) else verl_trainer._as_list(values)
+            items = values.unbind(0) if isinstance(values, torch.Tensor) else durian_trainer._as_list(values)
             for key, item in zip(keys, items, strict=True):
                 self.rows.setdefault(key, {})[name] = item
         assert isinstance(fields, TensorDict)
@@ -381,7 +383,7 @@ def test_v1_advantage_step_feeds_durian_and_logs_metrics(v1_config, monkeypatch)
 
     fake = FakeTQ()
     monkeypatch.setattr(trainer_base, "tq", fake)
-    monkeypatch.setattr(verl_trainer, "tq", fake)
+    monkeypatch.setattr(durian_trainer, "tq", fake)
     batch = Batch(seed=10)
     keys = fill_fake_tq(fake, batch)
     trainer = DurianTrainer(v1_config)

@@ -1,5 +1,5 @@
 """Visual-entropy precompute: every row gets ``extra_info.visual_entropy`` from the policy's own
-vision tower (SPEC section 2), plus ``extra_info.entropy_encoder`` naming what produced it.
+vision tower (docs/method.md §2), plus ``extra_info.entropy_encoder`` naming what produced it.
 
 Resumable: finished batches are appended to ``<output>.partial.jsonl`` (flushed and synced), so
 a killed run restarts where it stopped, computing no row twice and losing none. An image that
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from durian.data import read_rows, write_rows
+from durian.data.prepare import read_rows, write_rows
 from durian.difficulty import visual_entropies
 
 Features = Literal["merger", "last_block"]
@@ -210,7 +210,8 @@ def entropy_summary(path: str | Path, bins: int = 30) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Add each row's visual entropy from the policy's vision tower.")
+    parser = argparse.ArgumentParser(prog="python -m durian.data.precompute",
+                                     description="Add each row's visual entropy from the policy's vision tower.")
     parser.add_argument("--input", required=True, help="verl parquet rows")
     parser.add_argument("--output", required=True)
     parser.add_argument("--model", required=True, help="Qwen2.5-VL checkpoint (hub id or folder)")
@@ -223,7 +224,9 @@ def main(argv: list[str] | None = None) -> None:
     tower = VisionTower(args.model, args.features, args.device)
     out = precompute_entropy(args.input, args.output, tower, batch_size=args.batch_size, skip_bad_rows=args.skip_bad_rows)
     if args.summary:
-        Path(args.summary).write_text(json.dumps(entropy_summary(out), indent=2))
+        summary = Path(args.summary)
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        summary.write_text(json.dumps(entropy_summary(out), indent=2))
     print(f"wrote {out}")
 
 

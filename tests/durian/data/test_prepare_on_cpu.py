@@ -1,8 +1,10 @@
-"""durian.data: Geometry3K and ViRL39K in their own column schemas -> verl RLHFDataset parquet rows."""
+"""durian.data.prepare: Geometry3K and ViRL39K in their own column schemas -> verl RLHFDataset parquet rows."""
 
 import io
 import json
 import os
+import subprocess
+import sys
 import zipfile
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -14,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from durian import data
+from durian.data import prepare as data
 from durian.prompt import IMAGE_PLACEHOLDER, THINKING_INSTRUCTION
 
 COLUMNS = ["data_source", "prompt", "images", "ability", "reward_model", "extra_info"]
@@ -371,3 +373,11 @@ def test_cli_writes_files_and_prints_one_line_each(geometry_hub, virl_release, t
     ]
     with pytest.raises(FileExistsError):
         data.main(["virl39k", "--source", str(virl_release[0]), "--out", str(tmp_path / "v")])
+
+
+def test_splits_may_be_comma_separated_and_the_package_runs_as_a_module(geometry_hub, tmp_path):
+    data.main(["geometry3k", "--source", str(geometry_hub), "--out", str(tmp_path / "g"), "--limit", "1",
+               "--splits", "train,validation"])
+    assert sorted(p.name for p in (tmp_path / "g").iterdir()) == ["train.parquet", "validation.parquet"]
+    result = subprocess.run([sys.executable, "-m", "durian.data", "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and "geometry3k" in result.stdout and "virl39k" in result.stdout

@@ -6,7 +6,7 @@ verl packs per-sample ``(k, L_i)`` position ids with ``torch.nested.as_nested_te
 ``_ragged_idx = 2``: ``update_actor`` dies in ``split_with_sizes``, and ``chunk_tensordict``'s
 fallback silently hands the old-log-prob pass truncated positions.
 
-``install()`` (called by ``durian.verl_plugin`` at ``import verl``, in every process) swaps in
+``install()`` (called by ``durian.recipe.plugin`` at ``import verl``, in every process) swaps in
 ``maybe_fix_3d_position_ids`` below, which reads the layout from values and offsets.
 ``upstream_is_fixed()`` says when the pinned verl no longer needs it.
 """

@@ -1,8 +1,10 @@
 """A CPU platform for verl 0.9.1, so the real trainer runs on machines without accelerators.
 
 Selected only by configuration: ``VERL_PLATFORM=cpu`` in the driver's and the Ray workers'
-environment (the smoke profile sets it, with ``VERL_ENGINE_DEVICE=cuda`` so verl picks its
-FSDP engine, and Ray started with one logical GPU). Nothing here changes a GPU run.
+environment (the smoke scale sets it, with ``VERL_ENGINE_DEVICE=cuda`` so verl picks its
+FSDP engine, and Ray started with one logical GPU). Nothing here changes a GPU run. The platform
+must be registered before anything asks verl for its platform (importing verl's trainer does):
+the smoke scale has verl import ``durian.world.plugin`` first (``VERL_USE_EXTERNAL_MODULES``).
 
 What the platform provides: device name ``cpu``, the gloo backend, Ray scheduling on the
 logical "GPU" resource, and ``CPUDeviceModule``, a stand-in for the ``torch.cuda`` calls verl

@@ -1,0 +1,365 @@
+"""Train one arm with verl's real trainer: resolve the config (a scale, ``configs/<scale>.yaml``,
+plus the arm's overrides from ``durian.experiment``), run it under a wall-clock limit, collect the
+metrics, export the final checkpoint in Hugging Face format.
+
+Output contract (``results/<scale>/train/<run>/``)::
+
+    config.yaml      the fully resolved verl config (composed by verl's own Hydra config)
+    launch.json      scale, arm, overrides, seed, code version, verl version, environment, and
+                     ``request``: the settings of this launch (compared on a relaunch)
+    train.log        everything verl printed
+    metrics.jsonl    one JSON object per step, every step exactly once (across resumes)
+    timing.json      wall time and exit code of every attempt
+    attempts/        verl's per-attempt metric files, merged into metrics.jsonl
+    checkpoints/     verl's checkpoints (resume_mode=auto picks the last one up)
+    model/           the final policy in Hugging Face format (what lmms-eval loads)
+
+A relaunch with the same request resumes from the last checkpoint; one whose request differs
+discards the folder's checkpoints, attempts and timing first (they belong to other settings).
+
+Usage: ``python -m durian.train --scale smoke --arm grpo --model M --train T --val V --out DIR
+[--seed N] [--steps K] [--save-freq F] [--time-limit SEC] [--set key=value ...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from durian import experiment
+
+CONFIGS = Path(__file__).parent / "configs"
+REWARD_FILE = Path(__file__).resolve().parents[1] / "reward.py"
+_PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+STALE = ("checkpoints", "attempts", "timing.json")  # what a launch with other settings left behind
+
+
+class TrainingFailed(RuntimeError):
+    pass
+
+
+def scales() -> list[str]:
+    return sorted(p.stem for p in CONFIGS.glob("*.yaml") if p.stem != "arms")
+
+
+def load_scale(name: str) -> dict[str, Any]:
+    path = CONFIGS / f"{name}.yaml"
+    if not path.exists():
+        raise ValueError(f"scale: unknown scale {name!r}; known: {scales()}")
+    return yaml.safe_load(path.read_text())
+
+
+def resolve_overrides(
+    scale: str, arm: str, values: dict[str, Any], extra: dict[str, Any] | None = None
+) -> tuple[list[str], dict[str, str]]:
+    """verl command-line overrides and environment for one run; ``values`` fill the ${...} slots."""
+    spec = load_scale(scale)
+    values = {**spec.get("vars", {}), **values}
+    merged = {**spec["overrides"], **experiment.arm(arm).overrides, **(extra or {})}
+    overrides = []
+    for key, value in merged.items():
+        text = _format(value)
+        missing = [name for name in _PLACEHOLDER.findall(text) if name not in values]
+        if missing:
+            raise ValueError(f"{key}: no value for ${{{missing[0]}}}")
+        text = _PLACEHOLDER.sub(lambda m: _format(values[m.group(1)]), text)
+        overrides.append(f"{key}={text}")
+    env = {key: str(value) for key, value in spec.get("env", {}).items()}
+    return overrides, env
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ",".join(_format(v) for v in value) + "]"
+    return str(value)
+
+
+def compose(overrides: list[str]):
+    """Compose verl's ppo_trainer config with the overrides, exactly as its entry point would."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    import verl.trainer.main_ppo as main_ppo
+
+    config_dir = str(Path(main_ppo.__file__).parent / "config")
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=config_dir, version_base=None):
+        config = hydra_compose(config_name="ppo_trainer", overrides=overrides)
+    OmegaConf.resolve(config)
+    return config
+
+
+def validate(config) -> None:
+    """verl's own dataclass checks for the parts an arm changes; Durian's settings by DurianConfig."""
+    from omegaconf import OmegaConf
+    from verl.utils.config import omega_conf_to_dataclass
+
+    from durian.recipe.inputs import settings_from_config
+
+    algorithm = OmegaConf.to_container(config.algorithm)
+    algorithm.pop("durian", None)  # verl keeps `algorithm` a DictConfig at run time; AlgoConfig has no slot for it
+    omega_conf_to_dataclass(OmegaConf.create(algorithm))
+    settings_from_config(config.algorithm)
+    omega_conf_to_dataclass(config.actor_rollout_ref.actor)
+    omega_conf_to_dataclass(config.actor_rollout_ref.rollout)
+
+
+def train(
+    *,
+    scale: str,
+    arm: str,
+    model: str,
+    train_files: str,
+    val_files: str,
+    out: str | Path,
+    seed: int = 1,
+    steps: int = 2,
+    save_freq: int = 1,
+    extra: dict[str, Any] | None = None,
+    time_limit: float = 1800,
+    stop_after_checkpoint: int | None = None,
+) -> Path:
+    """Train one arm into ``out``; rerunning after a kill resumes from the last checkpoint.
+
+    ``stop_after_checkpoint`` kills the run once that step is checkpointed (as a crash would),
+    for tests of resumption.
+    """
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    values = {
+        "model": absolute_if_local(model),
+        "train_files": absolute_if_local(train_files),
+        "val_files": absolute_if_local(val_files),
+        "seed": seed,
+        "steps": steps,
+        "save_freq": save_freq,
+        "run": out.name,
+        "checkpoint_dir": out / "checkpoints",
+        "reward_file": REWARD_FILE,
+    }
+    overrides, env = resolve_overrides(scale, arm, values, extra)
+    config = compose(overrides)
+    validate(config)
+    request = {"scale": scale, "arm": arm, "model": values["model"], "train_files": values["train_files"],
+               "val_files": values["val_files"], "seed": seed, "steps": steps, "save_freq": save_freq,
+               "set": dict(extra or {})}
+    discard_stale(out, request)
+    _write_atomic(out / "config.yaml", _to_yaml(config))
+    launch = {
+        "scale": scale,
+        "arm": arm,
+        "seed": seed,
+        "steps": steps,
+        "request": request,
+        "overrides": overrides,
+        "env": env,
+        "code_version": code_version(),
+        "verl": metadata.version("verl"),
+        "torch": metadata.version("torch"),
+    }
+    _write_atomic(out / "launch.json", json.dumps(launch, indent=2))
+
+    attempts = out / "attempts"
+    attempts.mkdir(exist_ok=True)
+    attempt = attempts / f"{len(list(attempts.glob('*.jsonl'))) + 1:03d}.jsonl"
+    run_env = {**os.environ, **env, "VERL_FILE_LOGGER_PATH": str(attempt), "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "verl.trainer.main_ppo", *overrides]
+    start = time.monotonic()
+    stop = None
+    if stop_after_checkpoint is not None:
+        tracker = out / "checkpoints" / "latest_checkpointed_iteration.txt"
+        stop = lambda: tracker.exists() and int(tracker.read_text().strip() or 0) >= stop_after_checkpoint  # noqa: E731
+    code = _run(command, run_env, out / "train.log", time_limit, stop)
+    record_attempt(out / "timing.json", attempt.stem, time.monotonic() - start, code)
+    merge_metrics(attempts, out / "metrics.jsonl")
+    if stop is not None and stop():
+        raise TrainingFailed(f"training {out.name} stopped on purpose after checkpoint {stop_after_checkpoint}")
+    if code != 0:
+        reason = "ran past its time limit" if code is None else f"exited with {code}"
+        raise TrainingFailed(f"training {out.name} {reason}; first error:\n{first_error(out / 'train.log')}")
+    export_model(out / "checkpoints", out / "model")
+    print(f"trained {out.name} in {time.monotonic() - start:.0f} s -> {out / 'model'}")
+    return out
+
+
+def discard_stale(out: Path, request: dict[str, Any]) -> list[str]:
+    """Delete what a launch with other settings left in ``out`` (its checkpoints would be resumed);
+    says so in one line. A folder without a recorded request is left as it is."""
+    launch = out / "launch.json"
+    before = json.loads(launch.read_text()).get("request") if launch.exists() else None
+    now = json.loads(json.dumps(request))  # as launch.json will hold it (tuples become lists)
+    if before is None or before == now:
+        return []
+    changed = sorted(k for k in {*before, *now} if before.get(k) != now.get(k))
+    stale = [name for name in STALE if (out / name).exists()]
+    for name in stale:
+        path = out / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    print(f"{out.name}: settings changed since the last launch ({', '.join(changed)}): "
+          f"discarded {', '.join(stale) or 'nothing'}; starting over", flush=True)
+    return stale
+
+
+def record_attempt(path: Path, attempt: str, seconds: float, code: int | None) -> None:
+    """Append one attempt's wall time and exit code (None: killed at the time limit) to timing.json."""
+    timing = json.loads(path.read_text()) if path.exists() else {"attempts": []}
+    timing["attempts"].append({"attempt": attempt, "seconds": round(seconds, 1), "exit_code": code})
+    _write_atomic(path, json.dumps(timing, indent=2))
+
+
+def absolute_if_local(path: str | Path) -> str:
+    """verl runs in the run folder: a relative local path would be read as a hub id from there."""
+    return str(Path(path).resolve()) if Path(path).exists() else str(path)
+
+
+def _run(command: list[str], env: dict[str, str], log: Path, time_limit: float, stop=None) -> int | None:
+    """Run in its own process group (Ray's processes included), killed whole at the time limit
+    (returns None then) or as soon as ``stop()`` says so."""
+    deadline = time.monotonic() + time_limit
+    with log.open("a") as sink:
+        sink.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
+        sink.flush()
+        process = subprocess.Popen(command, env=env, cwd=log.parent, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    return process.wait(timeout=1)
+                except subprocess.TimeoutExpired:
+                    if stop is not None and stop():
+                        return -signal.SIGKILL
+            return None
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_EXCEPTION_LINE = re.compile(r"^(?:\([^)]*\)\s*)?(?:[\w.]+\.)?\w+(?:Error|Exception|Interrupt)(?::|$)")
+
+
+def first_error(log: Path, context: int = 20) -> str:
+    """The root cause of the last attempt: the first exception line that is not Ray's wrapper,
+    with the frames before it (not the ten-thousandth repeat of a retried error)."""
+    text = log.read_text(errors="replace")
+    lines = [_ANSI.sub("", line) for line in text[text.rfind("===== ") :].splitlines()]
+    for i, line in enumerate(lines):
+        clean = line.strip()
+        if _EXCEPTION_LINE.match(clean) and "RayTaskError" not in clean and "Error executing job" not in clean:
+            return "\n".join(lines[max(0, i - context) : i + 1])
+    return "\n".join(lines[-context:])
+
+
+def merge_metrics(attempts: Path, target: Path) -> int:
+    """One line per step: a later attempt (resumed from a checkpoint) replaces earlier lines."""
+    steps: dict[int, dict] = {}
+    for path in sorted(attempts.glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by a kill
+            steps[int(record["step"])] = {"step": int(record["step"]), **record["data"]}
+    _write_atomic(target, "".join(json.dumps(steps[s]) + "\n" for s in sorted(steps)))
+    return len(steps)
+
+
+def export_model(checkpoints: Path, target: Path) -> Path:
+    """Merge the last FSDP checkpoint into a Hugging Face folder with verl's model merger."""
+    tracker = checkpoints / "latest_checkpointed_iteration.txt"
+    if not tracker.exists():
+        raise TrainingFailed(f"no checkpoint in {checkpoints}: set save_freq so the last step is saved")
+    step = tracker.read_text().strip()
+    actor = checkpoints / f"global_step_{step}" / "actor"
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    command = [sys.executable, "-m", "verl.model_merger", "merge", "--backend", "fsdp", "--local_dir", str(actor), "--target_dir", str(staging)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise TrainingFailed(f"exporting {actor} failed:\n{result.stderr[-3000:]}")
+    hf_extra = actor / "huggingface"
+    for item in hf_extra.glob("*") if hf_extra.exists() else []:
+        if not (staging / item.name).exists() and item.is_file():
+            shutil.copy2(item, staging / item.name)
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(staging, target)
+    return target
+
+
+def code_version() -> str:
+    root = Path(__file__).resolve().parents[2]
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root, capture_output=True, text=True).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _to_yaml(config) -> str:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_yaml(config)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """``--set key=value`` items as overrides; each value is read as YAML (``[0.4,0.3,0.3]``, ``4``, ``true``)."""
+    extra = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects key=value, got {item!r}")
+        extra[key] = yaml.safe_load(value)
+    return extra
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m durian.train", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", default="smoke", choices=scales(), help="configs/<scale>.yaml")
+    parser.add_argument("--arm", required=True, choices=sorted(experiment.arms()))
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--val", required=True)
+    parser.add_argument("--out", required=True, help="the run folder")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=2)
+    parser.add_argument("--save-freq", type=int, default=1)
+    parser.add_argument("--time-limit", type=float, default=1800, help="seconds per attempt")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="an extra verl override (repeatable); the value is parsed as YAML")
+    args = parser.parse_args(argv)
+    try:
+        extra = parse_set(args.set)
+    except ValueError as error:
+        parser.error(str(error))
+    try:
+        train(scale=args.scale, arm=args.arm, model=args.model, train_files=args.train, val_files=args.val,
+              out=args.out, seed=args.seed, steps=args.steps, save_freq=args.save_freq, extra=extra,
+              time_limit=args.time_limit)
+    except TrainingFailed as error:
+        print(f"durian.train: {error}\nfull log: {Path(args.out).resolve() / 'train.log'}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -1,0 +1,167 @@
+"""The smoke world's task: shapes to count and polygons whose sides to count, rendered from a
+seed, with their questions (a number, or a yes/no check of a stated number) and ground truth.
+
+PIL only (no torch): the evaluation fixtures (``eval.fixtures``) draw their examples from here
+without loading the model stack. The world built on it (tiny Qwen2.5-VL, warm start, cache) is
+``durian.world.build``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import random
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+from durian.prompt import IMAGE_PLACEHOLDER, YES_NO_INSTRUCTION, chat_messages
+
+DATA_SOURCE = "durian/smoke-shapes"
+SPLITS = ("train", "val", "test")
+# The code a built world depends on: a change to any of these files makes a new world key.
+WORLD_CODE = ("world/task.py", "world/model.py", "world/warm_start.py", "world/build.py", "data/prepare.py")
+
+
+@dataclasses.dataclass(frozen=True)
+class WorldConfig:
+    seed: int = 0
+    image_size: int = 112  # 8 x 8 patches of 14 px -> 16 visual tokens after the 2 x 2 merger
+    train_size: int = 256
+    val_size: int = 64
+    test_size: int = 64
+    sft_size: int = 2048
+    vocab_size: int = 400
+    hidden_size: int = 128
+    num_layers: int = 2
+    num_heads: int = 4
+    vision_hidden_size: int = 64
+    vision_depth: int = 2
+    sft_steps: int = 300
+    sft_batch_size: int = 32
+    sft_lr: float = 3e-3
+
+    def key(self) -> str:
+        package = Path(__file__).resolve().parents[1]
+        code = b"".join((package / name).read_bytes() for name in WORLD_CODE)
+        blob = json.dumps(dataclasses.asdict(self), sort_keys=True).encode() + code
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+COLORS = [(220, 40, 40), (40, 120, 220), (40, 170, 70), (230, 170, 30), (150, 60, 190), (20, 20, 20)]
+QUESTIONS = {
+    "count": "How many shapes are in the image?",
+    "sides": "How many sides does the polygon in the image have?",
+}
+# The yes/no form (HallusionBench's): is a stated number right? Asked in a third of the examples.
+CHECKS = {
+    "count": "Are there {n} shapes in the image?",
+    "sides": "Does the polygon in the image have {n} sides?",
+}
+RANGES = {"count": (1, 5), "sides": (3, 6)}
+FORMS = ("number", "number", "yes_no")
+
+
+def yes_no_question(kind: str, shown: int) -> str:
+    """The yes/no question as training sees it: the check, then the boxed yes/no instruction."""
+    return f"{CHECKS[kind].format(n=shown)} {YES_NO_INSTRUCTION}"
+
+
+@dataclasses.dataclass
+class Example:
+    image: Image.Image
+    question: str
+    answer: str
+    kind: str  # what is counted: "count" (shapes) or "sides"
+    clutter: int
+    value: int  # the true count
+    shown: int | None = None  # the number a yes/no question states; None for a number question
+
+    def response(self) -> str:
+        if self.kind == "count":
+            thought = f"I count the shapes one by one. There are {self.value} shapes."
+        else:
+            thought = f"I count the corners of the polygon. It has {self.value} corners, so {self.value} sides."
+        if self.shown is not None:  # a distinct opening: the first token already tells the two forms apart
+            thought = f"I check the claim of {self.shown}. {thought} So the claim is {self.answer == 'yes'}."
+        return f"<think>{thought}</think> The answer is \\boxed{{{self.answer}}}."
+
+
+def _background(rng: random.Random, size: int, clutter: int) -> Image.Image:
+    """Visual complexity grows with clutter: plain, faint grid, noisy lines, speckle."""
+    shade = rng.randint(225, 255)
+    image = Image.new("RGB", (size, size), (shade, shade, shade))
+    draw = ImageDraw.Draw(image)
+    if clutter >= 1:
+        step = rng.choice([14, 16, 28])
+        for x in range(0, size, step):
+            draw.line([(x, 0), (x, size)], fill=(200, 200, 210))
+            draw.line([(0, x), (size, x)], fill=(200, 200, 210))
+    if clutter >= 2:
+        for _ in range(rng.randint(3, 8)):
+            points = [(rng.randint(0, size), rng.randint(0, size)) for _ in range(2)]
+            draw.line(points, fill=tuple(rng.randint(120, 200) for _ in range(3)), width=1)
+    if clutter >= 3:
+        for _ in range(rng.randint(80, 200)):
+            x, y = rng.randint(0, size - 1), rng.randint(0, size - 1)
+            draw.point((x, y), fill=tuple(rng.randint(0, 255) for _ in range(3)))
+    return image
+
+
+def _polygon(cx: float, cy: float, radius: float, sides: int, angle: float) -> list[tuple[float, float]]:
+    return [
+        (cx + radius * math.cos(angle + 2 * math.pi * k / sides), cy + radius * math.sin(angle + 2 * math.pi * k / sides))
+        for k in range(sides)
+    ]
+
+
+def render_example(rng: random.Random, size: int, form: str = "number") -> Example:
+    kind = rng.choice(["count", "sides"])
+    clutter = rng.randint(0, 3)
+    image = _background(rng, size, clutter)
+    draw = ImageDraw.Draw(image)
+    value = rng.randint(*RANGES[kind])
+    if kind == "count":
+        cell = size // 3
+        cells = rng.sample(range(9), value)  # one shape per cell of a 3 x 3 grid: never overlapping
+        for c in cells:
+            cx, cy = (c % 3 + 0.5) * cell, (c // 3 + 0.5) * cell
+            r = rng.uniform(cell * 0.25, cell * 0.42)
+            color = rng.choice(COLORS)
+            shape = rng.choice(["circle", "square", "triangle"])
+            if shape == "circle":
+                draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=color)
+            else:
+                draw.polygon(_polygon(cx, cy, r, 4 if shape == "square" else 3, rng.uniform(0, math.pi)), fill=color)
+    else:
+        r = rng.uniform(size * 0.25, size * 0.42)
+        center = size / 2 + rng.uniform(-6, 6), size / 2 + rng.uniform(-6, 6)
+        points = _polygon(*center, r, value, rng.uniform(0, 2 * math.pi))
+        draw.polygon(points, fill=rng.choice(COLORS), outline=(0, 0, 0))
+    if form == "number":
+        return Example(image, QUESTIONS[kind], str(value), kind, clutter, value)
+    if form != "yes_no":
+        raise ValueError(f"form: must be 'number' or 'yes_no', got {form!r}")
+    low, high = RANGES[kind]
+    shown = value if rng.random() < 0.5 else rng.choice([v for v in range(low, high + 1) if v != value])
+    return Example(image, yes_no_question(kind, shown), "yes" if shown == value else "no", kind, clutter, value, shown)
+
+
+def make_split(seed: int, split: str, n: int, size: int, forms: tuple[str, ...] = FORMS) -> list[Example]:
+    """n examples; the i-th takes the form ``forms[i % len(forms)]`` (number or yes/no question)."""
+    rng = random.Random(f"{seed}-{split}")
+    return [render_example(rng, size, forms[i % len(forms)]) for i in range(n)]
+
+
+def prompt_content(question: str, image: Image.Image) -> list[dict]:
+    """The user turn as verl's RLHFDataset builds it from the ``prompt`` column."""
+    [turn] = chat_messages(question)
+    content: list[dict] = []
+    for i, piece in enumerate(turn["content"].split(IMAGE_PLACEHOLDER)):
+        if i:
+            content.append({"type": "image", "image": image})
+        if piece:
+            content.append({"type": "text", "text": piece})
+    return [{"role": "user", "content": content}]

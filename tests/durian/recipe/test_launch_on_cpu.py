@@ -1,0 +1,157 @@
+"""durian.recipe.launch without a training run: every arm composes with verl's config at every
+scale, errors name what is wrong, the run folder's request, and the command line."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from durian import experiment
+from durian.recipe import launch as launcher
+
+VALUES = {
+    "model": "M",
+    "train_files": "t.parquet",
+    "val_files": "v.parquet",
+    "seed": 1,
+    "steps": 2,
+    "save_freq": 1,
+    "run": "r",
+    "checkpoint_dir": "/tmp/c",
+    "reward_file": "r.py",
+}
+
+
+@pytest.mark.parametrize("scale", ["smoke", "paper"])
+@pytest.mark.parametrize("arm", sorted(experiment.arms()))
+def test_every_arm_composes_and_validates_with_verls_config(scale, arm):
+    overrides, env = launcher.resolve_overrides(scale, arm, VALUES)
+    config = launcher.compose(overrides)
+    launcher.validate(config)
+    assert config.trainer.v1.trainer_mode == "durian"
+    assert config.algorithm.adv_estimator == experiment.arm(arm).estimator
+    if scale == "paper":
+        assert config.actor_rollout_ref.rollout.name == "vllm" and config.trainer.n_gpus_per_node == 8
+        assert config.actor_rollout_ref.rollout.n == 8 and config.actor_rollout_ref.actor.optim.lr == 1e-6
+        assert "VERL_PLATFORM" not in env
+    else:
+        assert config.actor_rollout_ref.rollout.name == "hf" and env["VERL_PLATFORM"] == "cpu"
+        assert env["VERL_USE_EXTERNAL_MODULES"] == "durian.world.plugin"  # the cpu platform before the trainer
+    if arm.startswith("dapo"):
+        assert config.algorithm.filter_groups.enable and config.actor_rollout_ref.actor.clip_ratio_high == 0.28
+        assert config.reward.reward_manager.name == "dapo" and not config.actor_rollout_ref.actor.use_kl_loss
+    if "durian" in arm:
+        assert config.algorithm.adv_estimator.startswith("durian")
+
+
+def test_configuration_errors_name_what_is_wrong():
+    with pytest.raises(ValueError, match="arm: unknown arm 'ppo'"):
+        launcher.resolve_overrides("smoke", "ppo", VALUES)
+    with pytest.raises(ValueError, match="scale: unknown scale 'laptop'"):
+        launcher.resolve_overrides("laptop", "grpo", VALUES)
+    with pytest.raises(ValueError, match=r"data.train_files: no value for \$\{train_files\}"):
+        launcher.resolve_overrides("smoke", "grpo", {k: v for k, v in VALUES.items() if k != "train_files"})
+
+
+def test_local_paths_become_absolute_and_hub_ids_stay(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "world" / "model").mkdir(parents=True)
+    assert launcher.absolute_if_local("world/model") == str(tmp_path / "world" / "model")
+    assert launcher.absolute_if_local("Qwen/Qwen2.5-VL-7B-Instruct") == "Qwen/Qwen2.5-VL-7B-Instruct"
+
+
+def test_first_error_finds_the_root_cause_not_the_wrapper(tmp_path):
+    log = tmp_path / "train.log"
+    retried = "\n".join(["(AgentLoopWorker pid=3) ValueError: retry me"] * 1000)
+    log.write_text(
+        "===== old attempt\nKeyError: stale\n===== new attempt\nTraceback (most recent call last):\n"
+        '  File "main_ppo.py", line 1\nray.exceptions.RayTaskError(RuntimeError): wrapper\n'
+        '  File "worker.py", line 9, in init\n    x.pin_memory()\nRuntimeError: Found no NVIDIA driver\n' + retried
+    )
+    error = launcher.first_error(log)
+    assert error.endswith("RuntimeError: Found no NVIDIA driver") and "stale" not in error
+
+
+@pytest.mark.parametrize("arm", sorted(experiment.arms()))
+def test_arm_overrides_come_from_the_experiment_and_meta_keys_stay_out(arm):
+    overrides, _ = launcher.resolve_overrides("smoke", arm, VALUES)
+    keys = [item.partition("=")[0] for item in overrides]
+    assert not set(keys) & set(experiment.ARM_META_KEYS)
+    resolved = dict(item.partition("=")[::2] for item in overrides)
+    for key, value in experiment.arm(arm).overrides.items():
+        assert key in resolved, key
+        if "${" not in str(value):
+            assert resolved[key] == launcher._format(value), key
+
+
+def test_extra_overrides_win_over_the_arm_and_the_scale():
+    extra = {"actor_rollout_ref.rollout.n": 2, "+algorithm.durian.weights": [0.4, 0.3, 0.3]}
+    overrides, _ = launcher.resolve_overrides("smoke", "dapo-durian", VALUES, extra)
+    assert "actor_rollout_ref.rollout.n=2" in overrides and "+algorithm.durian.weights=[0.4,0.3,0.3]" in overrides
+    assert sum(item.startswith("actor_rollout_ref.rollout.n=") for item in overrides) == 1
+
+
+def test_set_values_are_read_as_yaml():
+    assert launcher.parse_set(["a.b=[0.4,0.3,0.3]", "c=4", "d=true", "e=hf", "f=x=y"]) == {
+        "a.b": [0.4, 0.3, 0.3], "c": 4, "d": True, "e": "hf", "f": "x=y"
+    }
+    with pytest.raises(ValueError, match="--set expects key=value, got 'oops'"):
+        launcher.parse_set(["oops"])
+
+
+def test_the_command_line_passes_every_flag_to_train(monkeypatch):
+    calls = []
+    monkeypatch.setattr(launcher, "train", lambda **kwargs: calls.append(kwargs))
+    launcher.main(["--scale", "paper", "--arm", "dapo-durian", "--model", "M", "--train", "T", "--val", "V",
+                   "--out", "O", "--seed", "3", "--steps", "5", "--save-freq", "5", "--time-limit", "60",
+                   "--set", "actor_rollout_ref.rollout.n=4", "--set", "+algorithm.durian.weights=[0.4,0.3,0.3]"])
+    assert calls == [{
+        "scale": "paper", "arm": "dapo-durian", "model": "M", "train_files": "T", "val_files": "V", "out": "O",
+        "seed": 3, "steps": 5, "save_freq": 5, "time_limit": 60.0,
+        "extra": {"actor_rollout_ref.rollout.n": 4, "+algorithm.durian.weights": [0.4, 0.3, 0.3]},
+    }]
+    with pytest.raises(SystemExit):
+        launcher.main(["--scale", "laptop", "--arm", "grpo", "--model", "M", "--train", "T", "--val", "V", "--out", "O"])
+
+
+def test_python_m_durian_train_help_names_the_scale():
+    result = subprocess.run([sys.executable, "-m", "durian.train", "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for flag in ("--scale", "--arm", "--seed", "--steps", "--save-freq", "--time-limit", "--set"):
+        assert flag in result.stdout, flag
+
+
+def fake_run(command, env, log, time_limit, stop=None):
+    """Stands in for verl: one attempt's metrics, one checkpoint of the last step."""
+    steps = int(next(item for item in command if item.startswith("trainer.total_training_steps=")).split("=")[1])
+    attempt = Path(env["VERL_FILE_LOGGER_PATH"])
+    attempt.write_text("".join(json.dumps({"step": s, "data": {"x": s}}) + "\n" for s in range(1, steps + 1)))
+    checkpoints = log.parent / "checkpoints"
+    checkpoints.mkdir(exist_ok=True)
+    (checkpoints / "latest_checkpointed_iteration.txt").write_text(str(steps))
+    log.write_text("ok\n")
+    return 0
+
+
+def test_a_relaunch_with_other_settings_discards_its_stale_checkpoints(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(launcher, "_run", fake_run)
+    monkeypatch.setattr(launcher, "export_model", lambda checkpoints, target: target)
+    kwargs = dict(scale="smoke", arm="grpo", model="M", train_files="T", val_files="V", out=tmp_path / "run")
+    run = launcher.train(**kwargs, steps=2)
+    request = json.loads((run / "launch.json").read_text())["request"]
+    assert request["scale"] == "smoke" and request["steps"] == 2 and request["arm"] == "grpo"
+    assert "settings changed" not in capsys.readouterr().out
+
+    launcher.train(**kwargs, steps=2)  # same settings: resumes, keeps everything
+    assert len(list((run / "attempts").glob("*.jsonl"))) == 2
+    assert "settings changed" not in capsys.readouterr().out
+
+    launcher.train(**kwargs, steps=3, extra={"actor_rollout_ref.rollout.n": 2})
+    lines = [line for line in capsys.readouterr().out.splitlines() if "settings changed" in line]
+    assert lines == ["run: settings changed since the last launch (set, steps): "
+                     "discarded checkpoints, attempts, timing.json; starting over"]
+    assert [p.name for p in (run / "attempts").glob("*.jsonl")] == ["001.jsonl"]
+    assert [a["attempt"] for a in json.loads((run / "timing.json").read_text())["attempts"]] == ["001"]
+    assert [m["step"] for m in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())] == [1, 2, 3]

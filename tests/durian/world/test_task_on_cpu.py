@@ -1,0 +1,31 @@
+"""durian.world.task: the smoke task, deterministic from its seed, gradable, and free of torch."""
+
+import subprocess
+import sys
+
+from durian.prompt import YES_NO_INSTRUCTION
+from durian.reward import compute_score
+from durian.world import task
+
+
+def test_task_is_deterministic_from_the_seed_and_answers_are_gradable():
+    a, b = task.make_split(0, "val", 20, 112), task.make_split(0, "val", 20, 112)
+    assert [(e.question, e.answer) for e in a] == [(e.question, e.answer) for e in b]
+    assert all(x.image.tobytes() == y.image.tobytes() for x, y in zip(a, b))
+    c = task.make_split(1, "val", 20, 112)
+    assert any(x.image.tobytes() != y.image.tobytes() for x, y in zip(a, c))
+    for e in a:
+        assert compute_score(task.DATA_SOURCE, e.response(), e.answer) == {"score": 1.0, "format": 1.0, "accuracy": 1.0}
+    train = task.make_split(0, "train", 200, 112)
+    assert {e.kind for e in train} == {"count", "sides"}
+    yes_no = [e for e in train if e.shown is not None]
+    assert len(yes_no) == 66 and {e.answer for e in yes_no} == {"yes", "no"}
+    for e in yes_no:
+        assert e.question.endswith(YES_NO_INSTRUCTION) and str(e.shown) in e.question
+        assert (e.answer == "yes") == (e.shown == e.value)
+
+
+def test_the_task_imports_no_torch():
+    script = "import sys, durian.world.task; assert 'torch' not in sys.modules, sorted(sys.modules)"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
