@@ -1,5 +1,7 @@
-"""Evaluation suite (SPEC section 10): lmms-eval tasks for the paper's benchmarks, rule and judge
-scoring, local fixtures in each benchmark's own schema, and :func:`eval.run.evaluate`.
+"""Evaluation (docs/method.md §9): one lmms-eval task folder per benchmark, each owning its adapter,
+sub-scores and fixture (:mod:`eval.task`); rule and judge scoring; offline fixtures in each
+benchmark's own schema (:mod:`eval.fixtures`); and a session that loads a checkpoint once and
+evaluates many benchmarks (:mod:`eval.session`, ``python -m eval.run``).
 
 ``eval/tasks`` is an lmms-eval include path (``TaskManager(include_path=...)`` or
 ``--include_path``); its task utilities import this package, so the repository root must be

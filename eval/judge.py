@@ -1,12 +1,14 @@
 """Judge scoring (mode ``judge``): an OpenAI-compatible chat endpoint extracts and judges answers.
 
-As NoisyRollout's evaluation (which used Gemini) does, per benchmark:
-- MathVerse: the boxed answer after ``</think>`` when there is one, else the judge extracts it;
-  then the judge decides whether it matches the standard answer (MathVerse's scoring prompt);
-- MathVista, MathVision: the judge extracts the answer (MathVista-style in-context examples),
-  which is then graded by rules against the gold answer (letters for multiple choice);
-- WeMath: the judge extracts one option letter, compared with the gold letter.
-HallusionBench and Geometry3K are always scored by rules (SPEC section 10).
+As NoisyRollout's evaluation (which used Gemini) does, three protocols; each benchmark's adapter
+(``eval/tasks/durian_<benchmark>/utils.py``) names its own:
+- ``match`` (MathVerse): the boxed answer after ``</think>`` when there is one, else the judge
+  extracts it; then the judge decides whether it matches the standard answer (MathVerse's scoring
+  prompt);
+- ``extract`` (MathVista, MathVision): the judge extracts the answer (MathVista-style in-context
+  examples), which is then graded by rules against the gold answer (letters for multiple choice);
+- ``letter`` (WeMath): the judge extracts one option letter, compared with the gold letter.
+HallusionBench and Geometry3K name none: they are always scored by rules (docs/method.md §9).
 
 The API key is read from the environment variable named in the config at request time; it is
 never stored, logged or written. A request that still fails after the retries (exponential
@@ -22,9 +24,12 @@ import re
 import time
 import urllib.error
 import urllib.request
+from typing import Literal
 
 from eval import scoring
 from eval.scoring import LETTERS, Target, Verdict
+
+Protocol = Literal["match", "extract", "letter"]  # named by each benchmark's adapter
 
 
 class JudgeError(RuntimeError):
@@ -172,20 +177,35 @@ class Judge:
         return reply[:1] == "1"
 
     def score(self, benchmark: str, response: str, target: Target, question: str) -> Verdict:
-        if benchmark == "mathverse":
-            boxed = scoring.last_boxed(scoring.answer_region(response))
-            extracted = boxed.strip() if boxed is not None else self.extract(question, response)
-            method = "boxed+judge" if boxed is not None else "judge"
-            if extracted is None:
-                return Verdict(None, method, False)
-            return Verdict(extracted, method, self.matches(question, target.answer, extracted))
-        if benchmark in ("mathvista", "mathvision"):
-            extracted = self.extract(question, response)
-            return Verdict(extracted, "judge", scoring.grade(extracted, target))
-        if benchmark == "wemath":
-            letters = LETTERS[: max(len(target.options), 5)]
-            reply = self.chat(WEMATH_PROMPT.format(question=question, response=response))
-            letter = reply.strip().upper()
-            extracted = letter if re.fullmatch(f"[{letters}]", letter) else None
-            return Verdict(extracted or reply, "judge", extracted == target.answer)
-        raise ValueError(f"{benchmark} is scored by rules only")
+        """One response scored by ``benchmark``'s protocol (its adapter's ``judge``)."""
+        from eval.task import task
+
+        protocol = task(benchmark).adapter.judge
+        if protocol is None:
+            raise ValueError(f"{benchmark} is scored by rules only")
+        return self.verdict(protocol, response, target, question)
+
+    def verdict(self, protocol: Protocol, response: str, target: Target, question: str) -> Verdict:
+        methods = {"match": self.match_verdict, "extract": self.extract_verdict, "letter": self.letter_verdict}
+        if protocol not in methods:
+            raise ValueError(f"judge protocol: one of {sorted(methods)}, got {protocol!r}")
+        return methods[protocol](response, target, question)
+
+    def match_verdict(self, response: str, target: Target, question: str) -> Verdict:
+        boxed = scoring.last_boxed(scoring.answer_region(response))
+        extracted = boxed.strip() if boxed is not None else self.extract(question, response)
+        method = "boxed+judge" if boxed is not None else "judge"
+        if extracted is None:
+            return Verdict(None, method, False)
+        return Verdict(extracted, method, self.matches(question, target.answer, extracted))
+
+    def extract_verdict(self, response: str, target: Target, question: str) -> Verdict:
+        extracted = self.extract(question, response)
+        return Verdict(extracted, "judge", scoring.grade(extracted, target))
+
+    def letter_verdict(self, response: str, target: Target, question: str) -> Verdict:
+        letters = LETTERS[: max(len(target.options), 5)]
+        reply = self.chat(WEMATH_PROMPT.format(question=question, response=response))
+        letter = reply.strip().upper()
+        extracted = letter if re.fullmatch(f"[{letters}]", letter) else None
+        return Verdict(extracted or reply, "judge", extracted == target.answer)

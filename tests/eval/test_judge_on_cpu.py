@@ -3,7 +3,6 @@ and the API key never leaving the request header."""
 
 import json
 import re
-import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -162,7 +161,7 @@ def test_judge_mode_run_records_the_judge_and_never_the_key(server_factory, smok
     assert all(r["method"] in ("boxed+judge", "judge") for r in rows)
     assert all(KEY not in path.read_text() for path in out.iterdir())
 
-    # HallusionBench stays rule-scored (SPEC section 10) even when a judge is configured.
+    # HallusionBench stays rule-scored (docs/method.md §9) even when a judge is configured.
     rules = json.loads(evaluate(smoke_world / "model", "hallusionbench", out, run="judge-smoke", scoring="judge",
                                 judge=config, data_files=fixtures["hallusionbench"], **SMOKE).read_text())
     assert (rules["scoring"], rules["scoring_requested"], rules["judge_model"]) == ("rules", "judge", None)

@@ -10,10 +10,12 @@ import datasets
 import pytest
 from PIL import Image
 
+from durian.experiment import BENCHMARKS
 from eval import TASKS_DIR
-from eval.benchmarks import BENCHMARKS
-from eval.fixtures import FEATURES, fixture_dataset, write_fixtures
-from eval.run import evaluate, model_args, task_config
+from eval.fixtures import fixture_dataset, write_fixtures
+from eval.run import evaluate
+from eval.session import model_args
+from eval.task import task
 
 SMOKE = {"max_new_tokens": 32, "min_pixels": 3136, "max_pixels": 12544}
 # Columns lmms-eval's own tasks read from the hub datasets (their utils and YAMLs).
@@ -39,11 +41,11 @@ def fixtures(tmp_path_factory) -> dict[str, Path]:
 def test_fixtures_keep_each_benchmarks_schema(fixtures):
     assert set(fixtures) == set(BENCHMARKS)
     for name, path in fixtures.items():
-        assert path.name == f"{BENCHMARKS[name].split}.parquet"
+        assert path.name == f"{task(name).split}.parquet"
         data = datasets.load_dataset("parquet", data_files={"x": str(path)})["x"]
         assert len(data) >= 24
         assert HUB_COLUMNS[name] <= set(data.column_names)
-        assert data.features == FEATURES[name]
+        assert data.features == task(name).adapter.features
         first = data[0]
         image = first["images"][0] if name == "geometry3k" else first[
             {"mathvista": "decoded_image", "mathvision": "decoded_image", "wemath": "image_path"}.get(name, "image")]
@@ -65,13 +67,13 @@ def test_one_task_definition_reads_parquet_hub_layout_and_save_to_disk(tmp_path)
     manager = TaskManager("WARNING", include_path=str(TASKS_DIR), include_defaults=False)
     texts = []
     for source in ("one.parquet", "hub", "disk"):
-        task = get_task_dict([task_config("mathverse", tmp_path / source, 16, None)], manager)["durian_mathverse"]
-        docs = task.test_docs()
+        lmms_task = get_task_dict([task("mathverse").lmms_config(tmp_path / source, 16)], manager)["durian_mathverse"]
+        docs = lmms_task.test_docs()
         assert len(docs) == 5
-        texts.append([task.doc_to_text(doc) for doc in docs])
+        texts.append([lmms_task.doc_to_text(doc) for doc in docs])
     assert texts[0] == texts[1] == texts[2]
     assert texts[0][0].startswith("You FIRST think")  # the thinking prompt, prepended
-    hub = task_config("mathverse", None, 16, None)  # the paper profile: the YAML's hub dataset
+    hub = task("mathverse").lmms_config(None, 16)  # the paper scale: the YAML's hub dataset
     assert "dataset_path" not in hub and hub["generation_kwargs"]["max_new_tokens"] == 16
 
 
@@ -83,7 +85,7 @@ def test_tiny_model_run_writes_the_output_contract(benchmark, fixtures, smoke_wo
     summary = json.loads(path.read_text())
     assert path == out / f"{benchmark}.json"
     assert summary["run"] == "smoke" and summary["benchmark"] == benchmark
-    assert summary["split"] == BENCHMARKS[benchmark].split and summary["n"] == 4
+    assert summary["split"] == task(benchmark).split and summary["n"] == 4
     assert 0.0 <= summary["accuracy"] <= 1.0 and isinstance(summary["sub_scores"], dict)
     assert (summary["scoring"], summary["judge_model"], summary["backend"]) == ("rules", None, "hf")
     generation = summary["generation"]
@@ -107,7 +109,7 @@ def test_tiny_model_run_writes_the_output_contract(benchmark, fixtures, smoke_wo
 
 
 def test_the_tiny_model_answers_hallusionbench_yes_no_questions(fixtures, smoke_world, tmp_path):
-    """The smoke task has a yes/no form, so HallusionBench's fixture is not a constant zero."""
+    """The world's task has a yes/no form, so HallusionBench's fixture is not a constant zero."""
     path = evaluate(smoke_world / "model", "hallusionbench", tmp_path, run="smoke",
                     data_files=fixtures["hallusionbench"], limit=None, **{**SMOKE, "max_new_tokens": 48})
     summary = json.loads(path.read_text())
@@ -117,7 +119,7 @@ def test_the_tiny_model_answers_hallusionbench_yes_no_questions(fixtures, smoke_
 
 
 def test_visual_entropy_is_the_policys_own_encoder(fixtures, smoke_world, tmp_path):
-    from durian.precompute import VisionTower
+    from durian.data.precompute import VisionTower
 
     model = smoke_world / "model"
     evaluate(model, "geometry3k", tmp_path, run="smoke", data_files=fixtures["geometry3k"], limit=2, **SMOKE)

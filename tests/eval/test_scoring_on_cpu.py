@@ -1,10 +1,11 @@
 """Rule scoring: a table of (response, answer, benchmark, verdict) cases through each benchmark's
-own document schema, plus the extraction order and option parsing."""
+own document schema (its task folder's adapter), plus the extraction order and option parsing."""
 
 import pytest
 
-from eval import benchmarks, scoring
+from eval import scoring
 from eval.scoring import Target
+from eval.task import task, tasks
 
 T = "<think>I look at the figure.</think> "
 MC4 = ["3", "4", "5", "6"]
@@ -126,13 +127,13 @@ CASES = [
 
 def test_the_table_is_large_and_spans_every_benchmark():
     assert len(CASES) >= 60
-    assert {case[0] for case in CASES} == set(benchmarks.BENCHMARKS)
+    assert {case[0] for case in CASES} == set(tasks())
     assert {case[3] for case in CASES} == {True, False}
 
 
 @pytest.mark.parametrize("benchmark,doc,response,expected", CASES)
 def test_rule_verdict(benchmark, doc, response, expected):
-    result = benchmarks.process_results(benchmark, doc, [response])
+    result = task(benchmark).adapter.process_results(doc, [response])
     assert result["accuracy"] == float(expected), result["durian"]
     assert result["durian"]["correct"] is expected
 
