@@ -1,9 +1,10 @@
 """Rebuild every table, figure and the HTML report (``build(scope="all")``) from a results folder,
 with seconds per item and the total against the 15 s target (2 cores).
 
-By default the folder is synthetic and paper-sized: every plan target (table 1 with three seeds
-per arm, the sweeps of tables 2, 3 and 7, the figure-3 ablation), the benchmarks' real question
-counts and 100 training steps, written with ``tests/reports_fixtures.py``. ``--folder DIR`` times
+By default the folder is synthetic and paper-sized: every plan target as ``durian.experiment.plan``
+makes it (table 1 with three seeds per arm; the sweeps of tables 2, 3 and 7 and the figure-3
+ablation with one), the benchmarks' real question counts and 100 training steps, written with
+``tests/support/reports_fixtures.py``. ``--folder DIR`` times
 an existing results folder instead (copied first; ``--partial`` for one that lacks some targets,
 e.g. /work/sample-results-smoke).
 
@@ -24,45 +25,33 @@ from pathlib import Path
 
 import numpy as np
 
+from durian import experiment
 from reports.build import build
 
 REPO = Path(__file__).resolve().parents[1]
-# the fixture writer lives with the tests; appended (not prepended) so that `reports` stays this
-# package and not the namespace tests/reports
-sys.path.append(str(REPO / "tests"))
+# the fixture writer lives with the tests' shared support; appended (not prepended) so that no
+# test folder shadows a package
+sys.path.append(str(REPO / "tests" / "support"))
 
 TARGET_SECONDS = 15.0
 # test / testmini questions per benchmark (MathVerse testmini: 788 problems x 5 versions)
 QUESTIONS = {"mathverse": 3940, "mathvista": 1000, "mathvision": 3040, "wemath": 1740, "hallusionbench": 951,
              "geometry3k": 601}
-ACCURACY = {"base": 0.50, "grpo": 0.54, "grpo-durian": 0.56, "dapo": 0.55, "dapo-durian": 0.57,
+TABLE1_ARMS = ("grpo", "grpo-durian", "dapo", "dapo-durian")
+FIG3_ARMS = ("dapo", "dapo-durian-perceptual", "dapo-durian-reasoning", "dapo-durian")
+ACCURACY = {experiment.BASE_RUN: 0.50, "grpo": 0.54, "grpo-durian": 0.56, "dapo": 0.55, "dapo-durian": 0.57,
             "dapo-durian-perceptual": 0.555, "dapo-durian-reasoning": 0.56}
 
 
 def paper_runs(seeds: int) -> dict[str, dict]:
-    """Run id -> spec (arm, seed, targets, settings) for every target of the paper plan."""
-    from reports_fixtures import GRIDS
+    """Run id -> spec (arm, seed, targets, settings) for every target of the paper plan: table 1
+    with ``seeds`` seeds, the other targets with seed 1."""
+    from reports_fixtures import DEFAULTS, GRIDS, runs_of
 
-    runs: dict[str, dict] = {}
-
-    def add(run: str, target: str, **spec) -> None:
-        runs.setdefault(run, {**spec, "targets": []})["targets"].append(target)
-
-    for arm in ("grpo", "grpo-durian", "dapo", "dapo-durian"):
-        for seed in range(1, seeds + 1):
-            add(f"{arm}-s{seed}", "table1", arm=arm, seed=seed)
-    for arm in ("dapo", "dapo-durian-perceptual", "dapo-durian-reasoning", "dapo-durian"):
-        add(f"{arm}-s1", "fig3_ablation", arm=arm, seed=1)
-    for k in GRIDS["reasoning_groups"]:
-        add("dapo-durian-s1" if k == 12 else f"dapo-durian-k{k}-s1", "table2_groups", arm="dapo-durian", seed=1,
-            num_reasoning_groups=k)
-    for weights in GRIDS["weights"]:
-        name = "dapo-durian-s1" if weights == [0.1, 0.2, 0.7] else f"dapo-durian-w{'_'.join(map(str, weights))}-s1"
-        add(name, "table3_weights", arm="dapo-durian", seed=1, weights=weights)
-    for n in GRIDS["rollout_n"]:
-        add("dapo-durian-s1" if n == 4 else f"dapo-durian-n{n}-s1", "table7_rollout", arm="dapo-durian", seed=1,
-            rollout_n=n)
-    return runs
+    config = {"defaults": DEFAULTS, "grids": GRIDS, "table1": {"arms": TABLE1_ARMS}, "fig3": {"arms": FIG3_ARMS}}
+    targets = experiment.plan({**config, "seeds": [1]})
+    targets["table1"] = experiment.plan({**config, "seeds": list(range(1, seeds + 1))})["table1"]
+    return runs_of(targets)
 
 
 def write_paper_sized(root: Path, seeds: int, steps: int) -> int:
@@ -72,21 +61,21 @@ def write_paper_sized(root: Path, seeds: int, steps: int) -> int:
     rng = np.random.default_rng(0)
     runs = paper_runs(seeds)
     correct, entropy, confidence, metrics = {}, {}, {}, {}
-    for run in ["base", *runs]:
-        arm = "base" if run == "base" else runs[run]["arm"]
+    for run in [experiment.BASE_RUN, *runs]:
+        arm = experiment.BASE_RUN if run == experiment.BASE_RUN else runs[run]["arm"]
         for benchmark, n in QUESTIONS.items():
             correct[run, benchmark] = list(rng.random(n) < ACCURACY[arm])
             entropy[run, benchmark] = list(np.round(rng.gamma(4.0, 0.12, n), 6))
             confidence[run, benchmark] = list(np.round(-rng.gamma(2.0, 0.2, n), 6))
-        if run != "base":
+        if run != experiment.BASE_RUN:
             prompts = 128
             metrics[run] = [{"step": step, "prompts": prompts, "effective": int(e), "extreme_success": int(s),
                              "extreme_failure": int(f), "accuracy": float(a)}
                             for step, e, s, f, a in zip(range(1, steps + 1), rng.integers(80, 120, steps),
                                                         rng.integers(5, 30, steps), rng.integers(5, 30, steps),
                                                         np.linspace(0.3, 0.6, steps))]
-    write_results(root, runs, correct, base_run="base", benchmarks=list(QUESTIONS), entropy=entropy,
-                  confidence=confidence, metrics=metrics, profile="bench")
+    write_results(root, runs, correct, base_run=experiment.BASE_RUN, benchmarks=list(QUESTIONS), entropy=entropy,
+                  confidence=confidence, metrics=metrics, scale="bench")
     return sum(map(len, correct.values()))
 
 

@@ -2,10 +2,10 @@
 (``tables/<name>.{csv,md,tex}``), its figures (``figures/<name>.{png,svg}``) and, optionally, the
 HTML report of them (``<out_dir>/<report_name>``).
 
-A scope is an ordered list of table and figure names (``SCOPES`` in :mod:`reports.scopes`, plain
-data the workflow reads too); the report shows them in that order, each figure beside its table,
-and its items see the plan narrowed to the scope's targets (``SCOPE_TARGETS``). Result files
-only: no torch, verl or lmms-eval.
+A scope is an ordered list of table and figure names (``SCOPES`` in :mod:`durian.experiment`, the
+vocabulary the workflow reads too); the report shows them in that order, each figure beside its
+table, and its items see the plan narrowed to the scope's targets (``SCOPE_TARGETS``). Result
+files only: no torch, verl or lmms-eval.
 """
 
 from __future__ import annotations
@@ -15,14 +15,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from durian.experiment import SCOPE_TARGETS, SCOPES, Plan, load_plan
 from reports import figures as figs
 from reports.html import provenance, render, write_report
-from reports.results import Plan, ResultError, load_plan
-from reports.scopes import SCOPE_TARGETS, SCOPES
-from reports.tables import TABLE_TARGETS, TABLES, Table
+from reports.results import REPORT_ERRORS
+from reports.table import Table
+from reports.tables import TABLE_TARGETS, TABLES
 
 # the plan targets each item reads runs of
-ITEM_TARGETS = {**TABLE_TARGETS, "significance": ("table1", "fig3_ablation"), **figs.FIGURE_TARGETS}
+ITEM_TARGETS = {**TABLE_TARGETS, **figs.FIGURE_TARGETS}
 # targets whose tables also read the plan's base run (evaluated only)
 BASE_TARGETS = ("table1",)
 
@@ -46,7 +47,7 @@ def report_runs(plan: Plan, names: list[str]) -> list[str]:
     targets = [t for name in names for t in ITEM_TARGETS[name] if t in plan.targets]
     runs = [plan.base_run] if plan.base_run and any(t in BASE_TARGETS for t in targets) else []
     for target in dict.fromkeys(targets):
-        runs += [spec.id for spec in plan.runs(target) if spec.id not in runs]
+        runs += [run_id for run_id in plan.runs(target) if run_id not in runs]
     return runs
 
 
@@ -60,9 +61,12 @@ def build(results: str | Path, plan_path: str | Path | None = None, scope: str =
           partial: bool = False) -> dict[str, Any]:
     """Build ``scope`` from the results folder ``results`` (plan: ``plan_path``, default
     ``<results>/plan.json``) into ``out_dir`` (default ``results``), printing one line per item.
+    ``out_dir`` always gets ``tables/`` and ``figures/`` (empty where the scope has none).
 
-    A missing or malformed result file raises :class:`ResultError` naming it; with ``partial``,
-    the item is left out instead and listed (with the error) in the report and in ``skipped``.
+    A missing or malformed plan raises :class:`~durian.experiment.PlanError`, a missing or
+    malformed result file :class:`~reports.results.ResultError`, each naming the file; with
+    ``partial``, an item whose results (or plan target) are missing is left out instead and listed
+    (with the error) in the report and in ``skipped``.
     Returns ``{"tables": {name: [paths]}, "figures": {name: [paths]}, "report": path | None,
     "skipped": {name: error}, "seconds": {name: s}, "total_seconds": s}``.
     """
@@ -73,6 +77,8 @@ def build(results: str | Path, plan_path: str | Path | None = None, scope: str =
     out_dir = Path(out_dir) if out_dir is not None else results
     plan = scoped_plan(load_plan(plan_path if plan_path is not None else results / "plan.json"), scope)
     built: dict[str, Any] = {"tables": {}, "figures": {}, "report": None, "skipped": {}, "seconds": {}}
+    for folder in ("tables", "figures"):
+        (out_dir / folder).mkdir(parents=True, exist_ok=True)
     tables: list[Table] = []
     shown: list[tuple[str, Any]] = []  # (kind, table or figure tuple), in scope order
     for name in SCOPES[scope]:
@@ -88,7 +94,7 @@ def build(results: str | Path, plan_path: str | Path | None = None, scope: str =
                 paths = figs.save(figs.FIGURES[name](results, plan, **extra), out_dir / "figures", name)
                 built["figures"][name] = paths
                 shown.append(("figure", (name, figs.TITLES[name], figs.caption(name), paths[0])))
-        except ResultError as err:
+        except REPORT_ERRORS as err:
             if not partial:
                 raise
             built["skipped"][name] = str(err)

@@ -2,7 +2,8 @@
 and :func:`save`, which writes ``<out_dir>/<name>.png`` and ``.svg`` atomically.
 
 Result files only (through :mod:`reports.results`): no torch, verl or lmms-eval. Each arm keeps
-one colour in every figure (:func:`arm_colour`); the paper's numbers are drawn dashed beside ours.
+one colour in every figure (:func:`arm_colour`: the arm's ``colour`` in ``arms.yaml``); the
+paper's numbers are drawn dashed beside ours.
 """
 
 from __future__ import annotations
@@ -23,19 +24,14 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from reports.results import Plan, ResultError, RunSpec, load_eval, load_metrics, read_json  # noqa: E402
+from durian import experiment  # noqa: E402
+from durian.experiment import BASE_COLOUR, BASE_RUN, Plan, Run  # noqa: E402
+from reports.reference import paper_column, paper_table  # noqa: E402
+from reports.results import ResultError, load_eval, load_metrics, metrics_path, read_json  # noqa: E402
+from reports.tables.appendix import DECILES, PERCEPTUAL, appendix_b_confidence, appendix_b_perceptual  # noqa: E402
 
-# Fixed colours for the arms the plan knows; any other arm gets the next free one, by name.
-ARM_COLOURS = {
-    "base": "#7f7f7f",
-    "grpo": "#1f77b4",
-    "grpo-durian": "#ff7f0e",
-    "dapo": "#2ca02c",
-    "dapo-durian": "#d62728",
-    "dapo-durian-perceptual": "#9467bd",
-    "dapo-durian-reasoning": "#8c564b",
-}
-_SPARE = ("#e377c2", "#17becf", "#bcbd22", "#393b79", "#637939", "#843c39")
+# a plan.json may name an arm the registry lacks (an older plan): it gets one of these, by name
+SPARE_COLOURS = ("#bcbd22", "#393b79", "#637939", "#843c39", "#7b4173", "#5254a3")
 # no dates or versions in the files: the same results give the same bytes
 FIGURE_DPI = 144
 SAVE_OPTIONS = {"png": {"dpi": FIGURE_DPI, "metadata": {"Software": None}}, "svg": {"metadata": {"Date": None}}}
@@ -49,16 +45,23 @@ CURVES = {
 }
 
 
-def arm_colour(arm: str) -> str:
-    if arm in ARM_COLOURS:
-        return ARM_COLOURS[arm]
-    return _SPARE[sum(map(ord, arm)) % len(_SPARE)]
+def arm_colour(name: str) -> str:
+    """The arm's colour in ``arms.yaml`` (the base run: BASE_COLOUR); a spare one, stable by name,
+    for an arm the registry lacks."""
+    if name == BASE_RUN:
+        return BASE_COLOUR
+    if name in experiment.arms():
+        return experiment.arm(name).colour
+    return SPARE_COLOURS[sum(map(ord, name)) % len(SPARE_COLOURS)]
+
+
+def _is_durian(name: str) -> bool:
+    return name in experiment.arms() and experiment.arm(name).is_durian
 
 
 def benchmark_label(benchmark: str) -> str:
-    from reports.reference import PAPER_COLUMNS
-
-    return PAPER_COLUMNS.get(benchmark, benchmark)
+    """A panel's or a column's benchmark name: the paper's column, else the benchmark key."""
+    return paper_column(benchmark) or benchmark
 
 
 def save(fig: Figure, out_dir: str | Path, name: str) -> list[Path]:
@@ -102,17 +105,17 @@ def _legend(fig: Figure) -> None:
                frameon=False)
 
 
-def accuracy_frame(results: str | Path, runs: list[RunSpec], benchmarks: tuple[str, ...]) -> pd.DataFrame:
-    """One row per (run, benchmark): the run's spec and its accuracy in points."""
-    rows = [{"run": run.id, "arm": run.arm, "seed": run.seed, "num_reasoning_groups": run.num_reasoning_groups,
+def accuracy_frame(results: str | Path, runs: dict[str, Run], benchmarks: tuple[str, ...]) -> pd.DataFrame:
+    """One row per (run, benchmark): the run's settings and its accuracy in points."""
+    rows = [{"run": run_id, "arm": run.arm, "seed": run.seed, "num_reasoning_groups": run.num_reasoning_groups,
              "weights": "/".join(f"{w:g}" for w in run.weights), "rollout_n": run.rollout_n,
-             "benchmark": benchmark, "accuracy": 100 * load_eval(results, run.id, benchmark)["accuracy"]}
-            for run in runs for benchmark in benchmarks]
+             "benchmark": benchmark, "accuracy": 100 * load_eval(results, run_id, benchmark)["accuracy"]}
+            for run_id, run in runs.items() for benchmark in benchmarks]
     return pd.DataFrame(rows)
 
 
-def _arms(runs: list[RunSpec]) -> list[str]:
-    return list(dict.fromkeys(run.arm for run in runs))
+def _arms(runs: dict[str, Run]) -> list[str]:
+    return list(dict.fromkeys(run.arm for run in runs.values()))
 
 
 # --- Figure 3 ---------------------------------------------------------------------------------
@@ -123,7 +126,7 @@ def fig3_ablation(results: str | Path, plan: Plan) -> Figure:
     bars), each bar labelled with its gain over the arm without Durian."""
     runs = plan.runs("fig3_ablation")
     arms = _arms(runs)
-    reference = next((arm for arm in arms if "durian" not in arm), arms[0])
+    reference = next((name for name in arms if not _is_durian(name)), arms[0])
     frame = accuracy_frame(results, runs, plan.benchmarks)
     stats = frame.groupby(["arm", "benchmark"])["accuracy"].agg(["mean", "min", "max"])
     fig, (ax,) = _new(1, width=max(7.0, 1.5 * len(plan.benchmarks)), height=3.6)
@@ -188,12 +191,11 @@ def fig4_entropy(results: str | Path, plan: Plan) -> Figure:
 # --- Training curves --------------------------------------------------------------------------
 
 
-def _curve(results: str | Path, run: RunSpec, columns: tuple[str, ...]) -> pd.Series:
-    metrics = load_metrics(results, run.id)
+def _curve(results: str | Path, run_id: str, columns: tuple[str, ...]) -> pd.Series:
+    metrics = load_metrics(results, run_id)
     missing = [c for c in columns if c not in metrics]
     if missing:
-        path = Path(results) / "train" / run.id / "metrics.jsonl"
-        raise ResultError(f"{path}: no metric {', '.join(missing)}")
+        raise ResultError(f"{metrics_path(results, run_id)}: no metric {', '.join(missing)}")
     return metrics[list(columns)].sum(axis=1)
 
 
@@ -202,11 +204,12 @@ def training_curves(results: str | Path, plan: Plan) -> Figure:
     seeds, with the min-max band over seeds."""
     runs = plan.runs("table1")
     fig, axes = _new(len(CURVES), width=4.2, height=3.1)
-    per_run = {run.id: {title: _curve(results, run, cols) for title, cols in CURVES.items()} for run in runs}
+    per_run = {run_id: {title: _curve(results, run_id, cols) for title, cols in CURVES.items()} for run_id in runs}
     for ax, title in zip(axes, CURVES):
         scale = 1 if title == "Mean reward" else 100
         for arm in _arms(runs):
-            seeds = pd.concat({run.seed: per_run[run.id][title] for run in runs if run.arm == arm}, axis=1) * scale
+            seeds = pd.concat({run.seed: per_run[run_id][title] for run_id, run in runs.items() if run.arm == arm},
+                              axis=1) * scale
             colour = arm_colour(arm)
             ax.plot(seeds.index, seeds.mean(axis=1), color=colour, marker="o" if len(seeds) < 20 else None,
                     markersize=3, label=f"{arm} ({seeds.shape[1]} seed{'s' if seeds.shape[1] > 1 else ''})")
@@ -228,8 +231,6 @@ def _sweep(results: str | Path, plan: Plan, target: str, key: str, paper: pd.Dat
            categorical: bool = False, log2: bool = False) -> Figure:
     """One panel per benchmark: our accuracy (mean over seeds, min-max bars) along the grid of
     ``key``, and the paper's value at the same grid points, dashed."""
-    from reports.reference import PAPER_COLUMNS
-
     runs = plan.runs(target)
     frame = accuracy_frame(results, runs, plan.benchmarks)
     paper = paper.assign(_key=paper_key(paper)).set_index("_key")
@@ -247,7 +248,7 @@ def _sweep(results: str | Path, plan: Plan, target: str, key: str, paper: pd.Dat
             x = [positions[value] for value in stats.index]
             ax.errorbar(x, stats["mean"], yerr=[stats["mean"] - stats["min"], stats["max"] - stats["mean"]],
                         color=arm_colour(arm), marker="o", markersize=4, capsize=2, label=f"ours ({arm})")
-        column = PAPER_COLUMNS.get(benchmark)
+        column = paper_column(benchmark)
         if column in paper:
             values = paper[column].reindex(grid).dropna()
             ax.plot([positions[value] for value in values.index], values, label="paper", **PAPER_STYLE)
@@ -272,8 +273,6 @@ def _sweep(results: str | Path, plan: Plan, target: str, key: str, paper: pd.Dat
 def table2_sweep(results: str | Path, plan: Plan) -> Figure:
     """Accuracy per benchmark against the number of reasoning groups K (target table2_groups):
     ours as the mean over seeds (bars: min-max over seeds), the paper's table 2 dashed."""
-    from reports.reference import paper_table
-
     return _sweep(results, plan, "table2_groups", "num_reasoning_groups", paper_table("table2_reasoning_groups"),
                   lambda p: p["groups"].astype(int), "reasoning groups K", "Table 2: number of reasoning groups")
 
@@ -281,8 +280,6 @@ def table2_sweep(results: str | Path, plan: Plan) -> Figure:
 def table3_sweep(results: str | Path, plan: Plan) -> Figure:
     """Accuracy per benchmark for each weight triple (original / perceptual / reasoning advantage,
     target table3_weights): ours as the mean over seeds (bars: min-max), the paper's table 3 dashed."""
-    from reports.reference import paper_table
-
     def triple(p: pd.DataFrame) -> pd.Series:
         columns = ["alpha_ori", "alpha_percep", "alpha_reason"]
         return p[columns].apply(lambda row: "/".join(f"{w:g}" for w in row), axis=1)
@@ -294,8 +291,6 @@ def table3_sweep(results: str | Path, plan: Plan) -> Figure:
 def table7_sweep(results: str | Path, plan: Plan) -> Figure:
     """Accuracy per benchmark against the rollouts per prompt n (target table7_rollout, log scale):
     ours as the mean over seeds (bars: min-max), the paper's table 7 dashed."""
-    from reports.reference import paper_table
-
     return _sweep(results, plan, "table7_rollout", "rollout_n", paper_table("table7_rollout"),
                   lambda p: p["rollout"].astype(int), "rollouts per prompt n", "Table 7: rollout size", log2=True)
 
@@ -311,13 +306,12 @@ def appendix_b_errors(results: str | Path, plan: Plan, tables: Mapping[str, Any]
     made a wrong answer; the paper's tables 5 and 6 dashed, one line per benchmark.
 
     ``tables``: already built tables by name; the two appendix-B tables are built when absent."""
-    from reports.tables import DECILES, PERCEPTUAL, TABLES
-
+    builders = {"appendix_b_perceptual": appendix_b_perceptual, "appendix_b_confidence": appendix_b_confidence}
     fig, axes = _new(2, width=5.2, height=3.3)
     panels = (("appendix_b_perceptual", PERCEPTUAL, "Perceptual group (visual entropy)"),
               ("appendix_b_confidence", DECILES, "Confidence decile (g1 least confident)"))
     for ax, (name, labels, title) in zip(axes, panels):
-        table = (tables or {}).get(name) or TABLES[name](results, plan)
+        table = (tables or {}).get(name) or builders[name](results, plan)
         frame = table.frame
         columns = [f"{label}_pct" for label in labels]
         x = np.arange(len(labels))

@@ -20,9 +20,10 @@ from typing import Any
 import jinja2
 import pandas as pd
 
+from durian.experiment import BASE_RUN, Plan
 from reports.figures import FIGURE_DPI, benchmark_label
-from reports.results import Plan, ResultError, load_eval, load_provenance
-from reports.tables import DASH, Table, write_atomic
+from reports.results import ResultError, load_eval, load_provenance
+from reports.table import DASH, Table, write_atomic
 
 # a cell right-aligned as a number: 12, -0.4, 50.0 [25.0, 75.0], 3 / 4, 2 vs 1, 12 s
 NUMERIC = re.compile(r"^[+\-−]?\d+(\.\d+)?(e[+-]?\d+)?( \[[^\]]*\])?( (s|min|h|%))?$|^\d+ (/|vs) \d+$")
@@ -82,7 +83,7 @@ def provenance(results: str | Path, plan: Plan, runs: Sequence[str]) -> Table:
     records = []
     for run in runs:
         if run == plan.base_run:
-            train = {"arm": "base", "seed": DASH, "config_sha256": DASH, "code_version": DASH, "verl": DASH,
+            train = {"arm": BASE_RUN, "seed": DASH, "config_sha256": DASH, "code_version": DASH, "verl": DASH,
                      "train_seconds": None}
         else:
             train = load_provenance(results, run)

@@ -8,18 +8,12 @@ from importlib import resources
 
 import pandas as pd
 
+from durian.experiment import BASE_RUN, BENCHMARKS, PAPER_BENCHMARKS
 from reports.results import ResultError
 
-# benchmark key -> paper column; geometry3k (in-domain) has none
-PAPER_COLUMNS = {
-    "mathverse": "MathVerse",
-    "mathvision": "MathVision",
-    "mathvista": "MathVista",
-    "wemath": "WeMath",
-    "hallusionbench": "HallusionBench",
-}
-PAPER_BENCHMARKS = tuple(PAPER_COLUMNS)  # the five the paper's "Average" is over, in its order
-IN_DOMAIN = ("geometry3k",)
+# benchmark key -> its column in the paper's tables (the registry's display names); the paper's
+# "Average" is over these five; in-domain benchmarks (geometry3k) have no paper column
+PAPER_COLUMNS = {benchmark: BENCHMARKS[benchmark] for benchmark in PAPER_BENCHMARKS}
 
 PAPER_TABLES = {
     "table1": "table1_main",
@@ -31,23 +25,15 @@ PAPER_TABLES = {
     "table7": "table7_rollout",
 }
 
-# our arm (or "base" for the plan's base run) -> its row in the paper's table 1 (section "ours")
+# our arm (BASE_RUN for the plan's base run) -> its row in the paper's table 1 (section "ours")
 TABLE1_PAPER_ROWS = {
-    "base": "Qwen2.5-VL-7B-Instruct",
+    BASE_RUN: "Qwen2.5-VL-7B-Instruct",
     "grpo": "+ Vanilla GRPO",
     "grpo-durian": "+ Durian (based on Vanilla GRPO)",
     "dapo": "+ Vanilla DAPO",
     "dapo-durian": "+ Durian (based on Vanilla DAPO)",
 }
 TABLE1_DATA_SIZE = "2.1K (Geometry3K)"  # our training set; the ViRL39K row is quoted only
-
-# Durian arm -> the arm it is built on (its baseline in the significance tests)
-BASE_ARMS = {
-    "grpo-durian": "grpo",
-    "dapo-durian": "dapo",
-    "dapo-durian-perceptual": "dapo",
-    "dapo-durian-reasoning": "dapo",
-}
 
 
 @cache
@@ -67,8 +53,13 @@ def paper_table(name: str) -> pd.DataFrame:
     return _read(stem).copy()
 
 
+def paper_column(benchmark: str) -> str | None:
+    """The paper's column for ``benchmark``; None for one the paper does not report (in-domain)."""
+    return PAPER_COLUMNS.get(benchmark)
+
+
 def table1_paper_row(arm: str) -> pd.Series | None:
-    """The paper's table-1 numbers for our ``arm`` (``"base"`` for the base model), or None when
+    """The paper's table-1 numbers for our ``arm`` (BASE_RUN for the base model), or None when
     the paper has no row for it (e.g. drgrpo, grpo-batchstd)."""
     model = TABLE1_PAPER_ROWS.get(arm)
     if model is None:
@@ -83,12 +74,12 @@ def table1_paper_row(arm: str) -> pd.Series | None:
 
 
 def quoted_table1_rows(measured: Iterable[str] = ()) -> pd.DataFrame:
-    """The paper's table-1 rows that no ``measured`` arm (``"base"`` for the base model) stands
+    """The paper's table-1 rows that no ``measured`` arm (BASE_RUN for the base model) stands
     beside: other systems, ours on ViRL39K, and our rows the plan does not run. Quoted as printed."""
     table = paper_table("table1")
     ours = pd.Series(False, index=table.index)
     for arm in measured:
         if arm in TABLE1_PAPER_ROWS:
-            size = table["data_size"].isna() if arm == "base" else table["data_size"] == TABLE1_DATA_SIZE
+            size = table["data_size"].isna() if arm == BASE_RUN else table["data_size"] == TABLE1_DATA_SIZE
             ours |= (table["section"] == "ours") & (table["model"] == TABLE1_PAPER_ROWS[arm]) & size
     return table[~ours.fillna(False)].reset_index(drop=True)

@@ -1,61 +1,33 @@
-"""Read a results folder (``results/<profile>/``): the run plan, eval results, per-question samples,
-training metrics and provenance. Result files only: no torch, verl or lmms-eval here.
+"""Read a results folder (``results/<scale>/``): eval results, per-question samples, training
+metrics and provenance. Result files only: no torch, verl or lmms-eval here.
 
 Every loader raises :class:`ResultError` naming the file when it is missing or malformed, so a
-table never shows a silently empty cell.
-
-The plan (``plan.json``, written by the workflow) says which runs make up which target::
-
-    {"profile": "smoke", "base_run": "base" | null, "benchmarks": [...],
-     "defaults": {"num_reasoning_groups": 12, "weights": [...], "rollout_n": 4},
-     "grids": {"arm": "dapo-durian", "reasoning_groups": [...], "weights": [[...]], "rollout_n": [...]},
-     "targets": {"table1": {"<run id>": {"arm", "seed", "num_reasoning_groups", "weights", "rollout_n"}},
-                 "table2_groups": {...}, "table3_weights": {...}, "table7_rollout": {...},
-                 "fig3_ablation": {...}}}
+table never shows a silently empty cell. The plan (``plan.json``: which runs make up which
+target) is :class:`durian.experiment.Plan`, read by :func:`durian.experiment.load_plan`, which
+raises :class:`durian.experiment.PlanError` naming the file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from durian.experiment import PlanError
+
 EVAL_KEYS = ("run", "benchmark", "n", "accuracy", "scoring", "backend", "generation", "lmms_eval_version")
 SAMPLE_KEYS = ("id", "correct", "visual_entropy", "confidence")
-TARGETS = ("table1", "table2_groups", "table3_weights", "table7_rollout", "fig3_ablation")
 
 
 class ResultError(ValueError):
     """A result file is missing or malformed; the message names the file."""
 
 
-@dataclass(frozen=True)
-class RunSpec:
-    id: str
-    arm: str
-    seed: int
-    num_reasoning_groups: int
-    weights: tuple[float, float, float]
-    rollout_n: int
-
-
-@dataclass(frozen=True)
-class Plan:
-    profile: str
-    base_run: str | None
-    benchmarks: tuple[str, ...]
-    defaults: dict[str, Any]
-    grids: dict[str, Any]
-    targets: dict[str, dict[str, RunSpec]]
-
-    def runs(self, target: str) -> list[RunSpec]:
-        if target not in self.targets:
-            raise ResultError(f"plan has no target {target!r} (has {sorted(self.targets)})")
-        return list(self.targets[target].values())
+# what a build reports as one line naming the file (a result file, or plan.json), never a traceback
+REPORT_ERRORS = (ResultError, PlanError)
 
 
 def read_json(path: Path) -> Any:
@@ -75,25 +47,16 @@ def _require(obj: Any, keys: tuple[str, ...], path: Path) -> None:
         raise ResultError(f"{path}: missing field(s) {', '.join(missing)}")
 
 
-def load_plan(path: str | Path) -> Plan:
-    path = Path(path)
-    raw = read_json(path)
-    _require(raw, ("profile", "base_run", "benchmarks", "defaults", "grids", "targets"), path)
-    targets = {}
-    for target, runs in raw["targets"].items():
-        targets[target] = {}
-        for run_id, spec in runs.items():
-            _require(spec, ("arm", "seed", "num_reasoning_groups", "weights", "rollout_n"), path)
-            targets[target][run_id] = RunSpec(
-                id=run_id, arm=spec["arm"], seed=int(spec["seed"]),
-                num_reasoning_groups=int(spec["num_reasoning_groups"]),
-                weights=tuple(float(w) for w in spec["weights"]), rollout_n=int(spec["rollout_n"]))
-    return Plan(profile=raw["profile"], base_run=raw["base_run"], benchmarks=tuple(raw["benchmarks"]),
-                defaults=raw["defaults"], grids=raw["grids"], targets=targets)
-
-
 def eval_path(results: str | Path, run: str, benchmark: str) -> Path:
     return Path(results) / "eval" / run / f"{benchmark}.json"
+
+
+def samples_path(results: str | Path, run: str, benchmark: str) -> Path:
+    return Path(results) / "eval" / run / f"{benchmark}.samples.jsonl"
+
+
+def metrics_path(results: str | Path, run: str) -> Path:
+    return Path(results) / "train" / run / "metrics.jsonl"
 
 
 def load_eval(results: str | Path, run: str, benchmark: str) -> dict[str, Any]:
@@ -111,7 +74,7 @@ def load_eval(results: str | Path, run: str, benchmark: str) -> dict[str, Any]:
 def load_samples(results: str | Path, run: str, benchmark: str) -> pd.DataFrame:
     """``eval/<run>/<benchmark>.samples.jsonl``: one row per question (id, correct, visual_entropy,
     confidence, and whatever else the evaluation wrote)."""
-    path = Path(results) / "eval" / run / f"{benchmark}.samples.jsonl"
+    path = samples_path(results, run, benchmark)
     if not path.is_file():
         raise ResultError(f"missing result file: {path}")
     rows = []
@@ -136,7 +99,7 @@ def load_samples(results: str | Path, run: str, benchmark: str) -> pd.DataFrame:
 
 def load_metrics(results: str | Path, run: str) -> pd.DataFrame:
     """``train/<run>/metrics.jsonl``: one row per step, indexed by step."""
-    path = Path(results) / "train" / run / "metrics.jsonl"
+    path = metrics_path(results, run)
     if not path.is_file():
         raise ResultError(f"missing result file: {path}")
     rows = []

@@ -1,5 +1,6 @@
 """Fixtures of the report tests. ``results_folder`` is a small, fully known results folder; see
-``tests/reports_fixtures.py`` (``write_results`` builds variants, ``PATTERNS`` says who answered what)."""
+``tests/support/reports_fixtures.py`` (``write_results`` builds variants, ``PATTERNS`` says who
+answered what)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 from reports_fixtures import write_standard
 
-from reports.results import Plan
+from durian.experiment import Plan
 
 
 @pytest.fixture

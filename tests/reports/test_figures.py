@@ -1,4 +1,4 @@
-"""Figures from a written results folder (``results_folder``: see tests/reports_fixtures.py for who
+"""Figures from a written results folder (``results_folder``: see tests/support/reports_fixtures.py for who
 answered what): the files, and what is drawn in them."""
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 from matplotlib.container import BarContainer, ErrorbarContainer
 
+from durian import experiment
+from durian.experiment import BASE_COLOUR, BASE_RUN
 from reports import figures
-from reports.figures import ARM_COLOURS, CURVES, FIGURES, arm_colour, caption, save
+from reports.figures import CURVES, FIGURES, arm_colour, caption, save
 from reports.reference import paper_table
 from reports.results import ResultError
 
@@ -62,7 +64,7 @@ def test_fig3_ablation_bars_and_gains(results_folder):
     assert [t.get_text() for t in ax.get_xticklabels()] == [
         "MathVerse", "MathVista", "MathVision", "WeMath", "HallusionBench", "geometry3k"]
     colours = {c.get_label(): c[0].get_facecolor() for c in bars}
-    assert colours["dapo-durian"] == pytest.approx(matplotlib.colors.to_rgba(ARM_COLOURS["dapo-durian"]))
+    assert colours["dapo-durian"] == pytest.approx(matplotlib.colors.to_rgba(experiment.arm("dapo-durian").colour))
 
 
 def test_fig4_entropy_thresholds_and_density(results_folder):
@@ -166,9 +168,13 @@ def test_appendix_b_errors_lines_per_arm_and_paper_benchmark(results_folder):
 
 
 def test_arm_colours_are_fixed_and_unknown_arms_get_a_stable_one():
-    assert arm_colour("grpo") == ARM_COLOURS["grpo"]
-    assert arm_colour("drgrpo") == arm_colour("drgrpo")
-    assert arm_colour("drgrpo") not in ARM_COLOURS.values()
+    registered = {name: spec.colour for name, spec in experiment.arms().items()}
+    assert arm_colour("grpo") == registered["grpo"] and arm_colour(BASE_RUN) == BASE_COLOUR
+    assert all(arm_colour(name) == colour for name, colour in registered.items())
+    assert len({*registered.values(), BASE_COLOUR}) == len(registered) + 1  # one colour per arm
+    assert arm_colour("an-arm-not-registered") == arm_colour("an-arm-not-registered")
+    assert arm_colour("an-arm-not-registered") not in {*registered.values(), BASE_COLOUR}
+    assert not set(figures.SPARE_COLOURS) & {*registered.values(), BASE_COLOUR}
 
 
 def test_registries_agree():
@@ -177,7 +183,7 @@ def test_registries_agree():
 
 def test_appendix_b_errors_draws_the_tables_it_is_given(results_folder):
     root, plan = results_folder
-    from reports.tables import appendix_b_confidence, appendix_b_perceptual
+    from reports.tables.appendix import appendix_b_confidence, appendix_b_perceptual
 
     perceptual = appendix_b_perceptual(root, plan)
     perceptual.frame.loc[perceptual.frame["arm"] == "base", ["low_pct", "medium_pct", "high_pct"]] = [10.0, 20.0, 70.0]

@@ -11,27 +11,16 @@ import pandas as pd
 import pytest
 from reports_fixtures import BENCHMARKS, PATTERNS, RUNS, write_results
 
+from durian.experiment import PlanError
+from reports.outcomes import protocol
 from reports.reference import PAPER_COLUMNS, paper_table, quoted_table1_rows, table1_paper_row
 from reports.results import ResultError
-from reports.tables import (
-    DASH,
-    TABLES,
-    Table,
-    available_tables,
-    build_tables,
-    confidence_groups,
-    markdown_table,
-    perceptual_groups,
-    protocol,
-    significance,
-    table1,
-    table2,
-    table3,
-    table7,
-)
-from reports.tables import appendix_a as build_appendix_a
-from reports.tables import appendix_b_confidence as build_appendix_b_confidence
-from reports.tables import appendix_b_perceptual as build_appendix_b_perceptual
+from reports.table import DASH, Table, markdown_table
+from reports.tables import TABLES, available_tables, build_tables, significance, table1, table2, table3, table7
+from reports.tables.appendix import appendix_a as build_appendix_a
+from reports.tables.appendix import appendix_b_confidence as build_appendix_b_confidence
+from reports.tables.appendix import appendix_b_perceptual as build_appendix_b_perceptual
+from reports.tables.appendix import confidence_groups, perceptual_groups
 
 N_BOOT = 200
 FIVE = list(PAPER_COLUMNS.values())
@@ -257,7 +246,7 @@ def test_seeds_on_different_questions_are_an_error(results_folder):
 
 def test_missing_target_is_named(tmp_path):
     root, plan = folder(tmp_path, {"grpo-s1": {"arm": "grpo", "seed": 1}}, {"base": (1,), "grpo-s1": (1,)})
-    with pytest.raises(ResultError, match="no target 'table2_groups'"):
+    with pytest.raises(PlanError, match="no target 'table2_groups'"):
         table2(root, plan, n_boot=N_BOOT)
     assert available_tables(plan) == ["table1", "appendix_a", "appendix_b_perceptual", "appendix_b_confidence"]
 
@@ -402,9 +391,8 @@ def test_group_conventions():
 
 
 def test_reports_import_no_training_or_eval_stack():
-    # the group conventions above match durian.advantage (checked by hand on random, tie-heavy data);
-    # importing that here would load torch into the test process
-    code = ("import sys, reports.tables, reports.stats, reports.reference; "
+    # the group conventions above match durian.advantage: tests/reports/test_groups.py ties them
+    code = ("import sys, reports.tables, reports.stats, reports.reference, reports.outcomes, reports.table; "
             "print(sorted(m for m in ('torch', 'verl', 'lmms_eval') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

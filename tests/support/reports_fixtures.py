@@ -1,6 +1,7 @@
-"""Write small, fully known results folders (``results/<profile>/``) in the real schema, for the
-report tests. Import it as ``from reports_fixtures import write_results`` (``tests/`` is on the
-pytest path); ``tests/reports/conftest.py`` builds the shared ``results_folder`` fixture with it.
+"""Write small, fully known results folders (``results/<scale>/``) in the real schema, for the
+report tests and ``benchmarks/bench_report.py``. Import it as ``from reports_fixtures import
+write_results`` (``tests/support/`` is on the pytest path); ``tests/reports/conftest.py`` builds
+the shared ``results_folder`` fixture with it.
 
 Field sets copy a real smoke run's files: ``plan.json``, ``eval/<run>/<benchmark>.json`` and
 ``.samples.jsonl``, ``train/<run>/{metrics.jsonl,launch.json,config.yaml,timing.json}`` and
@@ -11,11 +12,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from reports.results import Plan, load_plan
+from durian.experiment import BASE_RUN, Plan, Run, load_plan
 
+# the fixture plan's evaluation order (deliberately not the registry's: plan order is what reports follow)
 BENCHMARKS = ("mathverse", "mathvista", "mathvision", "wemath", "hallusionbench", "geometry3k")
 DEFAULTS = {"num_reasoning_groups": 12, "weights": [0.1, 0.2, 0.7], "rollout_n": 4}
 GRIDS = {
@@ -60,7 +63,7 @@ def default_confidence(n: int) -> list[float]:
 
 def metrics_row(step: int, prompts: float, effective: float, extreme_success: float, extreme_failure: float,
                 accuracy: float, **extra: Any) -> dict[str, Any]:
-    """One metrics.jsonl line with the durian_stats/* keys of ``durian.stats.reward_statistics``."""
+    """One metrics.jsonl line with the durian_stats/* keys of ``durian.step_stats.reward_statistics``."""
     row: dict[str, Any] = {"step": step, "durian_stats/prompts": float(prompts),
                            "durian_stats/accuracy": float(accuracy)}
     for name, count in (("effective", effective), ("extreme_success", extreme_success),
@@ -116,7 +119,7 @@ def write_train(root: Path, run: str, arm: str, seed: int, rows: Iterable[Mappin
     _write_jsonl(folder / "metrics.jsonl", rows)
     settings = {**DEFAULTS, **(settings or {})}
     _write_json(folder / "launch.json", {
-        "profile": "test", "arm": arm, "seed": seed, "steps": 2,
+        "scale": "test", "arm": arm, "seed": seed, "steps": 2,
         "overrides": [f"data.seed={seed}", f"actor_rollout_ref.rollout.n={settings['rollout_n']}"],
         "env": {"VERL_PLATFORM": "cpu"}, "code_version": "0" * 40, "verl": "0.9.1", "torch": "2.11.0"})
     (folder / "config.yaml").write_text(f"trainer:\n  experiment_name: {run}\ndata:\n  seed: {seed}\n")
@@ -125,12 +128,12 @@ def write_train(root: Path, run: str, arm: str, seed: int, rows: Iterable[Mappin
 
 def write_results(root: str | Path, runs: Mapping[str, Mapping[str, Any]],
                   correct: Mapping[tuple[str, str], Sequence[bool]], *,
-                  base_run: str | None = "base", benchmarks: Sequence[str] | None = None,
+                  base_run: str | None = BASE_RUN, benchmarks: Sequence[str] | None = None,
                   entropy: Mapping[tuple[str, str], Sequence[float]] | None = None,
                   confidence: Mapping[tuple[str, str], Sequence[float]] | None = None,
                   eval_fields: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
                   metrics: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
-                  profile: str = "test") -> Plan:
+                  scale: str = "test") -> Plan:
     """Write a results folder and return its loaded :class:`Plan`.
 
     ``runs``: training run id -> ``{"arm", "seed", "targets": [...] (default ["table1"]),
@@ -151,10 +154,10 @@ def write_results(root: str | Path, runs: Mapping[str, Mapping[str, Any]],
     for run, spec in runs.items():
         settings = {key: spec.get(key, DEFAULTS[key]) for key in DEFAULTS}
         for target in spec.get("targets", ["table1"]):
-            targets.setdefault(target, {})[run] = {"arm": spec["arm"], "seed": spec["seed"], **settings}
+            targets.setdefault(target, {})[run] = asdict(Run(arm=spec["arm"], seed=spec["seed"], **settings))
         steps = (metrics or {}).get(run, METRICS)
         write_train(root, run, spec["arm"], spec["seed"], [metrics_row(**step) for step in steps], settings)
-    _write_json(root / "plan.json", {"profile": profile, "base_run": base_run, "benchmarks": list(benchmarks),
+    _write_json(root / "plan.json", {"scale": scale, "base_run": base_run, "benchmarks": list(benchmarks),
                                      "defaults": DEFAULTS, "grids": GRIDS, "targets": targets})
     for (run, benchmark), outcomes in correct.items():
         write_eval(root, run, benchmark, outcomes, entropy=(entropy or {}).get((run, benchmark)),
@@ -162,11 +165,21 @@ def write_results(root: str | Path, runs: Mapping[str, Mapping[str, Any]],
                    fields=(eval_fields or {}).get((run, benchmark)))
     values = ENTROPY_VALUES
     _write_json(root / "data" / "train.entropy.json", {
-        "dataset": f"results/{profile}/data/train.parquet", "encoder": f"results/{profile}/world/model:merger",
+        "dataset": f"results/{scale}/data/train.parquet", "encoder": f"results/{scale}/world/model:merger",
         "n": len(values), "q25": 0.2875, "q75": 0.7625, "mean": sum(values) / len(values),
         "min": min(values), "max": max(values),
         "histogram": {"edges": [0.05, 0.525, 1.0], "counts": [10, 10]}, "values": values})
     return load_plan(root / "plan.json")
+
+
+def runs_of(targets: Mapping[str, Mapping[str, Run]]) -> dict[str, dict[str, Any]]:
+    """``write_results``'s ``runs`` for a plan's targets ({target: {run id: Run}}, as
+    ``durian.experiment.plan`` gives them): each run once, with every target it is in."""
+    runs: dict[str, dict[str, Any]] = {}
+    for target, members in targets.items():
+        for run_id, run in members.items():
+            runs.setdefault(run_id, {**asdict(run), "targets": []})["targets"].append(target)
+    return runs
 
 
 # The shared `results_folder` fixture: every benchmark has four questions q0..q3 with visual entropy
@@ -210,4 +223,4 @@ def write_standard(root: str | Path) -> Plan:
     """The shared fixture's folder: :data:`RUNS` plus the base run, six benchmarks, :data:`PATTERNS`."""
     correct = {(run, benchmark): [bool(x) for x in pattern]
                for run, pattern in PATTERNS.items() for benchmark in BENCHMARKS}
-    return write_results(root, RUNS, correct, base_run="base", benchmarks=BENCHMARKS)
+    return write_results(root, RUNS, correct, base_run=BASE_RUN, benchmarks=BENCHMARKS)
