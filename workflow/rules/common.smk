@@ -1,23 +1,54 @@
-# The helpers (workflow/lib.py), paths and the run plan, derived from the validated config (no rules here).
-import importlib.util
+# Paths, the run plan and the input functions, derived from the validated config (no rules here).
+# The vocabulary (arms, runs, run ids, targets, scopes) is durian.experiment's; every job calls a
+# stage's command line with its whole output going to the job's log, results/<scale>/logs/<stage>/.
+import json
+import os
 import re
+import shlex
 import sys
 
+from durian.experiment import (
+    BASE_RUN,
+    SCOPE_TARGETS,
+    WORKFLOW_TARGETS,
+    ConfigError,
+    all_runs,
+    check_config,
+    plan,
+    plan_document,
+    save_plan,
+)
 
-def _load_lib():
-    """workflow/lib.py under its own module name (durian and eval are installed in the venv)."""
-    path = os.path.join(workflow.basedir, "workflow", "lib.py")
-    spec = importlib.util.spec_from_file_location("durian_workflow_lib", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
-    return mod
+
+def check_source(config):
+    """Either the smoke world is built (source.world_seed) or model, train and val are given."""
+    source = config["source"]
+    if source["world_seed"] is None:
+        for key in ("model", "train", "val"):
+            if not source[key]:
+                raise ConfigError(f"config key source.{key}: required when source.world_seed is null")
+        if source["geometry3k"] and os.path.dirname(source["train"]) != os.path.dirname(source["val"]):
+            raise ConfigError("config key source.val: must lie in the folder of source.train when source.geometry3k is set")
+    if config["eval"]["fixtures"] is None:
+        unknown = sorted(set(config["eval"]["data_files"]) - set(config["eval"]["benchmarks"]))
+        if unknown:
+            raise ConfigError(f"config key eval.data_files: not in eval.benchmarks: {unknown}")
 
 
-lib = _load_lib()
-lib.check(config)  # what the schema cannot express, e.g. weights summing to 1
+check_config(config)  # what the schema cannot express, e.g. weights summing to 1
+check_source(config)
+
+# Jobs run `python -m <stage>` in the environment Snakemake runs in (the project's .venv), or in
+# ENV's conda environment with --software-deployment-method conda (its post-deploy script
+# installs this checkout, found through DURIAN_REPRO_ROOT).
+os.environ.update(
+    PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")]),
+    DURIAN_REPRO_ROOT=workflow.basedir,
+)
+ENV = os.path.join(workflow.basedir, "workflow", "envs", "durian.yaml")
 
 R = config["results"]
+LOGS = f"{R}/logs"
 SOURCE = config["source"]
 BUILD_WORLD = SOURCE["world_seed"] is not None
 WORLD = SOURCE["world_dir"] or f"{R}/world"
@@ -27,19 +58,30 @@ RAW_SPLITS = (
     if BUILD_WORLD
     else {"train": SOURCE["train"], "val": SOURCE["val"]}
 )
-BENCHMARKS = config["eval"]["benchmarks"]
+EVAL = config["eval"]
+BENCHMARKS = EVAL["benchmarks"]
 FIXTURES = f"{R}/fixtures"
-PLAN = lib.plan(config)
-RUNS = lib.all_runs(config)
-EVAL_RUNS = [lib.BASE_RUN] if config["table1"]["base_model"] else []
+PLAN = plan(config)
+RUNS = all_runs(config)
+EVAL_RUNS = [BASE_RUN] if config["table1"]["base_model"] else []
 
 
 wildcard_constraints:
-    run="|".join(re.escape(r) for r in [lib.BASE_RUN, *RUNS]) or "(?!)",
-    benchmark="|".join(BENCHMARKS),
+    run="|".join(re.escape(r) for r in [BASE_RUN, *RUNS]) or "(?!)",
     split="train|val",
 
 
+def cli(**options):
+    """Command-line options, quoted: ``--key value`` per option (None: left out, a list: repeated)."""
+    words = []
+    for key, value in options.items():
+        for item in value if isinstance(value, list) else [value]:
+            if item is not None:
+                words += [f"--{key.replace('_', '-')}", str(item)]
+    return shlex.join(words)
+
+
+# ------------------------------------------------------------------------------- input functions
 def model_input(wildcards):
     """The files a job reading the base model depends on: the world, a local folder, or none (hub id)."""
     if BUILD_WORLD:
@@ -56,13 +98,27 @@ def metrics(runs):
 
 
 def eval_model(wildcards):
-    return MODEL if wildcards.run == lib.BASE_RUN else f"{R}/train/{wildcards.run}/model"
+    return MODEL if wildcards.run == BASE_RUN else f"{R}/train/{wildcards.run}/model"
+
+
+def train_overrides(wildcards):
+    """The run's settings beyond its arm (durian.experiment.Run.overrides) as --set key=value."""
+    run = RUNS[wildcards.run]
+    return cli(set=[f"{key}={json.dumps(value)}" for key, value in run.overrides().items()])
 
 
 def eval_data(benchmark):
-    if config["eval"]["fixtures"] is not None:
-        return lib.fixture_path(FIXTURES, benchmark)
-    return config["eval"]["data_files"].get(benchmark)
+    """A benchmark's local data: its fixture file (eval.fixtures says where), a configured file, or None (the hub)."""
+    if EVAL["fixtures"] is not None:
+        from eval.fixtures import fixture_path  # datasets, no torch: only for a config with fixtures
+
+        return str(fixture_path(FIXTURES, benchmark))
+    return EVAL["data_files"].get(benchmark)
+
+
+def eval_data_files(wildcards):
+    """--data-file <benchmark>=<path> for each benchmark read from local files (the others: the hub)."""
+    return cli(data_file=[f"{b}={p}" for b in BENCHMARKS if (p := eval_data(b))])
 
 
 def report_of(scope):
@@ -70,11 +126,51 @@ def report_of(scope):
 
 
 def scope_inputs(scope):
-    """The result files a report scope reads (reports.build.SCOPE_TARGETS): evals, training runs, entropy."""
-    targets = lib.REPORT_SCOPES[scope]
+    """The result files a report scope reads (durian.experiment.SCOPE_TARGETS): evals, training runs, entropy."""
+    targets = SCOPE_TARGETS[scope]
     runs = list(dict.fromkeys(r for t in targets for r in PLAN[t]))
     files = eval_jsons(EVAL_RUNS + runs if "table1" in targets else runs)
     files += metrics(runs) + expand(f"{R}/train/{{run}}/config.yaml", run=runs)
     if scope in ("table1", "fig4_entropy", "all"):
         files.append(f"{R}/data/train.entropy.json")
     return files
+
+
+def write_plan(document, path, log):
+    """plan.json (durian.experiment.save_plan), and a line saying what it holds in the job's log."""
+    save_plan(document, path)
+    runs = {rid for target in document["targets"].values() for rid in target}
+    with open(log, "w") as out:
+        print(f"{path}: {len(document['targets'])} targets, {len(runs)} training runs", file=out)
+
+
+# ------------------------------------------------------------------------------ failure summary
+# An exception line, or a stage's own one-line error ("durian.train: ...", "error: ...").
+ROOT_CAUSE = re.compile(r"^\s*(?:[\w.]+\.)?\w*(?:Error|Exception|Exit|Interrupt|Timeout)\b.*:|^\s*error:"
+                        r"|^(?:durian|eval|reports)(?:\.\w+)*: ", re.I)
+FAILED_LOG = re.compile(r"^\s*log: (.+?) \(check log file\(s\) for error details\)")
+
+
+def root_cause(path, lines=3, tail=50):
+    """From the last exception line near the end of a job's log (a traceback's cause, a stage's
+    one-line error) to the end, at most ``lines`` lines; else the log's last lines."""
+    try:
+        text = [line.rstrip() for line in open(path, errors="replace") if line.strip()][-tail:]
+    except OSError as err:
+        return [f"(no log: {err})"]
+    causes = [i for i, line in enumerate(text) if ROOT_CAUSE.match(line)]
+    shown = text[causes[-1]:][:lines] if causes else text[-lines:]
+    return [line.strip()[:400] for line in shown] or ["(empty log)"]
+
+
+def report_failures(snakemake_logs):
+    """After a failed run: each failed job's root cause and the path of its full log."""
+    failed = []
+    for snakemake_log in snakemake_logs:
+        try:
+            failed += [m.group(1) for line in open(snakemake_log) if (m := FAILED_LOG.match(line))]
+        except OSError:
+            pass
+    for path in dict.fromkeys(p for logs in failed for p in logs.split(", ")):
+        print(f"\nFAILED, root cause ({path}):", *(f"    {line}" for line in root_cause(path)), sep="\n",
+              file=sys.stderr)

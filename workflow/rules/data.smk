@@ -1,4 +1,5 @@
-# Model and data: the smoke world (durian.toy), visual entropy (durian.precompute), eval fixtures.
+# Model and data: the smoke world (durian.toy), Geometry3K (durian.data), visual entropy
+# (durian.data.precompute), the evaluation fixtures (eval.fixtures).
 
 
 rule build_world:
@@ -7,9 +8,13 @@ rule build_world:
     params:
         seed=SOURCE["world_seed"],
     log:
-        f"{R}/logs/build_world.log",
-    run:
-        lib.build_world(output[0], params.seed)
+        f"{LOGS}/data/build_world.log",
+    conda:
+        ENV
+    message:
+        "build the smoke world (seed {params.seed}) -> {output}, log {log}"
+    shell:
+        "python -m durian.toy --out {output:q} --seed {params.seed} > {log:q} 2>&1"
 
 
 if SOURCE["world_seed"] is None and SOURCE["geometry3k"]:
@@ -20,10 +25,17 @@ if SOURCE["world_seed"] is None and SOURCE["geometry3k"]:
             SOURCE["val"],
         params:
             source=SOURCE["geometry3k"],
+            out=os.path.dirname(SOURCE["train"]) or ".",
+            splits=[os.path.splitext(os.path.basename(SOURCE[s]))[0] for s in ("train", "val")],
         log:
-            f"{R}/logs/prepare_geometry3k.log",
-        run:
-            lib.prepare_geometry3k(params.source, list(output))
+            f"{LOGS}/data/prepare_geometry3k.log",
+        conda:
+            ENV
+        message:
+            "prepare Geometry3K from {params.source}, log {log}"
+        shell:
+            "python -m durian.data geometry3k --source {params.source:q} --out {params.out:q}"
+            " --splits {params.splits:q} --overwrite > {log:q} 2>&1"
 
 
 rule entropy:
@@ -41,19 +53,31 @@ rule entropy:
     resources:
         mem_mb=16000,
         runtime=120,
+        gpu=0,
     log:
-        f"{R}/logs/entropy/{{split}}.log",
-    run:
-        lib.precompute(params.model, params.source, output.parquet, output.summary, params.features, params.batch_size)
+        f"{LOGS}/data/entropy-{{split}}.log",
+    conda:
+        ENV
+    message:
+        "visual entropy of {wildcards.split} (gpu={resources.gpu}) -> {output.summary}, log {log}"
+    shell:
+        "python -m durian.data.precompute --model {params.model:q} --input {params.source:q}"
+        " --output {output.parquet:q} --summary {output.summary:q} --features {params.features}"
+        " --batch-size {params.batch_size} > {log:q} 2>&1"
 
 
 rule fixtures:
+    localrule: True
     output:
         directory(FIXTURES),
     params:
-        seed=(config["eval"]["fixtures"] or {}).get("seed"),
-        n=(config["eval"]["fixtures"] or {}).get("n"),
+        seed=(EVAL["fixtures"] or {}).get("seed"),
+        n=(EVAL["fixtures"] or {}).get("n"),
     log:
-        f"{R}/logs/fixtures.log",
-    run:
-        lib.write_fixtures(output[0], params.seed, params.n)
+        f"{LOGS}/eval/fixtures.log",
+    conda:
+        ENV
+    message:
+        "evaluation fixtures (seed {params.seed}, {params.n} questions each) -> {output}, log {log}"
+    shell:
+        "python -m eval.fixtures --out {output:q} --seed {params.seed} -n {params.n} > {log:q} 2>&1"

@@ -1,25 +1,37 @@
-# One job per run (eval.run): the base model ("base") or a trained run, on every benchmark in one
-# process, so torch, lmms-eval and the model load once per run rather than once per benchmark.
+# One job per run (python -m eval.run): the base model ("base") or a trained run, on every
+# benchmark in one process, so torch, lmms-eval and the model load once per run.
 
 
 rule evaluate:
     input:
-        model=lambda wc: model_input(wc) if wc.run == lib.BASE_RUN else f"{R}/train/{wc.run}/model",
-        data=lambda wc: FIXTURES if config["eval"]["fixtures"] is not None else
-        [p for p in config["eval"]["data_files"].values() if p],
+        model=lambda wc: model_input(wc) if wc.run == BASE_RUN else f"{R}/train/{wc.run}/model",
+        data=lambda wc: FIXTURES if EVAL["fixtures"] is not None else [p for p in EVAL["data_files"].values() if p],
     output:
         results=expand(f"{R}/eval/{{{{run}}}}/{{benchmark}}.json", benchmark=BENCHMARKS),
         samples=expand(f"{R}/eval/{{{{run}}}}/{{benchmark}}.samples.jsonl", benchmark=BENCHMARKS),
     params:
         model=eval_model,
-        data_files={b: eval_data(b) for b in BENCHMARKS},
-        settings={k: config["eval"][k] for k in ("limit", "max_new_tokens", "backend", "device", "min_pixels", "max_pixels")},
+        benchmarks=",".join(BENCHMARKS),
+        data_files=eval_data_files,
+        limit=cli(limit=EVAL["limit"]),
+        max_new_tokens=EVAL["max_new_tokens"],
+        backend=EVAL["backend"],
+        device=EVAL["device"],
+        min_pixels=EVAL["min_pixels"],
+        max_pixels=EVAL["max_pixels"],
         out=lambda wc: f"{R}/eval/{wc.run}",
     resources:
         mem_mb=16000,
         runtime=60 * len(BENCHMARKS),
+        gpu=0,
     log:
-        f"{R}/logs/eval/{{run}}.log",
-    run:
-        lib.evaluate_run(model=params.model, benchmarks=BENCHMARKS, out_dir=params.out, run=wildcards.run,
-                         data_files=params.data_files, settings=params.settings)
+        f"{LOGS}/eval/{{run}}.log",
+    conda:
+        ENV
+    message:
+        "evaluate {wildcards.run} on {params.benchmarks} (gpu={resources.gpu}) -> {params.out}, log {log}"
+    shell:
+        "python -m eval.run --model {params.model:q} --run {wildcards.run} --out {params.out:q}"
+        " --benchmarks {params.benchmarks} {params.data_files} {params.limit}"
+        " --max-new-tokens {params.max_new_tokens} --backend {params.backend} --device {params.device}"
+        " --min-pixels {params.min_pixels} --max-pixels {params.max_pixels} > {log:q} 2>&1"

@@ -1,5 +1,6 @@
-# One verl training run per run id (durian.train); resumes from its checkpoints when rerun.
-
+# One verl training run per run id (python -m durian.train): the run's arm and seed, its settings
+# beyond the arm as --set overrides (durian.experiment.Run.overrides). The launcher owns its run
+# folder: it resumes from its checkpoints when rerun, and discards those of other settings.
 
 rule train:
     input:
@@ -11,18 +12,28 @@ rule train:
         config=f"{R}/train/{{run}}/config.yaml",
         model=directory(f"{R}/train/{{run}}/model"),
     params:
-        profile=config["profile"],
+        scale=config["scale"],
+        arm=lambda wc: RUNS[wc.run].arm,
+        seed=lambda wc: RUNS[wc.run].seed,
+        overrides=train_overrides,
         model=MODEL,
-        settings=lambda wc: lib.asdict(RUNS[wc.run]),
+        out=lambda wc: f"{R}/train/{wc.run}",
         steps=config["train"]["steps"],
         save_freq=config["train"]["save_freq"],
         time_limit=config["train"]["time_limit"],
-        out=lambda wc: f"{R}/train/{wc.run}",
     resources:
         cpu_heavy=1,  # the local profile allows one at a time: two verl runs never share a laptop
         mem_mb=32000,
         runtime=int(config["train"]["time_limit"] // 60) + 30,
+        gpu=0,
     log:
-        f"{R}/logs/train/{{run}}.log",
-    run:
-        lib.train_job(RUNS[wildcards.run], input, params)
+        f"{LOGS}/train/{{run}}.log",
+    conda:
+        ENV
+    message:
+        "train {wildcards.run} (gpu={resources.gpu}) -> {output.model}, log {log}"
+    shell:
+        "python -m durian.train --scale {params.scale} --arm {params.arm} --seed {params.seed}"
+        " --model {params.model:q} --train {input.train:q} --val {input.val:q} --out {params.out:q}"
+        " --steps {params.steps} --save-freq {params.save_freq} --time-limit {params.time_limit}"
+        " {params.overrides} > {log:q} 2>&1"
