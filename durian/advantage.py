@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import torch
 
 from durian.checks import check_finite, check_vector
+from durian.experiment import check_weights  # the one check of a weights triple
 
 DEFAULT_WEIGHTS = (0.1, 0.2, 0.7)  # (alpha_Ori, alpha_Percep, alpha_Reason), best mean in Table 3
 DEFAULT_NUM_REASONING_GROUPS = 12  # best in Table 2
@@ -164,18 +165,6 @@ def durian_advantage_with_groups(
         advantage += w_reason * term
         info["reasoning_groups"] = groups
     return advantage, info
-
-
-def check_weights(weights: Sequence[float]) -> tuple[float, float, float]:
-    """(alpha_Ori, alpha_Percep, alpha_Reason): three finite non-negative numbers summing to 1."""
-    values = tuple(float(w) for w in weights)
-    if len(values) != 3:
-        raise ValueError(f"weights: expected 3 values (alpha_Ori, alpha_Percep, alpha_Reason), got {len(values)}")
-    if not all(torch.isfinite(torch.tensor(values))) or min(values) < 0:
-        raise ValueError(f"weights: must be finite and non-negative, got {values}")
-    if abs(sum(values) - 1.0) > 1e-6:
-        raise ValueError(f"weights: must sum to 1, got {values} (sum {sum(values)})")
-    return values  # type: ignore[return-value]
 
 
 def ablation_weights(weights: Sequence[float], keep: str) -> tuple[float, float, float]:
