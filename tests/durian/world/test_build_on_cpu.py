@@ -47,7 +47,10 @@ for name in ("image_token_id", "video_token_id", "vision_start_token_id", "visio
     token = {{"image_token_id": "<|image_pad|>", "video_token_id": "<|video_pad|>",
              "vision_start_token_id": "<|vision_start|>", "vision_end_token_id": "<|vision_end|>"}}[name]
     assert getattr(model.config, name) == tok.convert_tokens_to_ids(token), name
-[text] = probe.generate(model, processor, task.make_split(0, "val", 1, 112))[0]
+# a number question about sides: the 0.60M-parameter model completes it in one pass on every
+# machine tried, while its shape counts vary with the machine's numerics
+example = next(e for e in task.make_split(0, "val", 8, 112) if e.kind == "sides" and e.shown is None)
+[text] = probe.generate(model, processor, [example])[0]
 print(text)
 """
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
