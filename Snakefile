@@ -6,7 +6,7 @@
 # Layout and file contracts: docs/design.md.
 import os
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
 
 min_version("9.0")
 
@@ -15,16 +15,14 @@ if not workflow.overwrite_configfiles:  # --configfile replaces the default scal
     configfile: os.path.join(workflow.basedir, "workflow", "config", "smoke.yaml")
 
 
-# Rejected here, before any job: the schema (unknown keys, types, enums), then what JSON
-# Schema cannot say (weights summing to 1, common.smk), each error naming its key.
-validate(config, "workflow/schemas/config.schema.yaml")
-
-
+# common.smk rejects a bad config before any job: the schema (unknown keys, types, enums), then
+# what JSON Schema cannot say (weights summing to 1), each error one line naming its key.
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/eval.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/signals.smk"  # Ctrl-C and SIGTERM reach the running jobs
 
 
 rule all:

@@ -58,11 +58,14 @@ def write_fixtures(out_dir: str | os.PathLike, seed: int = 0, n: int = 24) -> di
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Write the offline fixture of every benchmark as parquet files.")
+    parser = argparse.ArgumentParser(prog="python -m eval.fixtures",
+                                     description="Write the offline fixture of every benchmark as parquet files.")
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("-n", "--n", type=int, default=24, help="questions per benchmark")
     args = parser.parse_args(argv)
+    if args.n < 1:
+        parser.error(f"-n/--n: a positive number of questions, got {args.n}")
     for name, path in write_fixtures(args.out, args.seed, args.n).items():
         print(f"{name}: {path}")
 

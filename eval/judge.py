@@ -11,8 +11,10 @@ As NoisyRollout's evaluation (which used Gemini) does, three protocols; each ben
 HallusionBench and Geometry3K name none: they are always scored by rules (docs/method.md §9).
 
 The API key is read from the environment variable named in the config at request time; it is
-never stored, logged or written. A request that still fails after the retries (exponential
-backoff) raises :class:`JudgeError`: a judge failure never scores as wrong.
+never stored, logged or written, and what the server sends back (a reply, an HTTP status text) has
+it masked before use, so a server that echoes the key cannot leak it either. A request that still
+fails after the retries (exponential backoff) raises :class:`JudgeError`: a judge failure never
+scores as wrong.
 """
 
 from __future__ import annotations
@@ -36,6 +38,14 @@ class JudgeError(RuntimeError):
     pass
 
 
+MASK = "[key]"
+
+
+def _masked(text: str, key: str | None) -> str:
+    """``text`` from the server with the API key masked (a server may echo what it was sent)."""
+    return text.replace(key, MASK) if key else text
+
+
 @dataclasses.dataclass(frozen=True)
 class JudgeConfig:
     base_url: str  # e.g. http://127.0.0.1:8000/v1 (a local vLLM server) or an API's /v1 URL
@@ -43,8 +53,12 @@ class JudgeConfig:
     api_key_env: str | None = "OPENAI_API_KEY"  # None: send no key (a local server)
     retries: int = 4  # attempts after the first
     backoff_seconds: float = 2.0  # doubled after every failed attempt
-    timeout_seconds: float = 120.0
+    timeout_seconds: float = 120.0  # per request (eval.run --judge-timeout, config eval.judge_timeout)
     max_tokens: int = 256
+
+    def __post_init__(self) -> None:
+        if not self.timeout_seconds > 0:
+            raise ValueError(f"judge timeout: must be positive seconds, got {self.timeout_seconds!r}")
 
 
 EXTRACT_EXAMPLES = """\
@@ -108,7 +122,8 @@ answer is not stated clearly, make your best determination from the reasoning.""
 class Judge:
     def __init__(self, config: JudgeConfig):
         self.config = config
-        self.failure: str | None = None  # once the judge has failed, fail at once (lmms-eval retries too)
+        self.failure: str | None = None  # once the judge has failed, fail at once (its other requests too)
+        self.checked: str | None = None  # set by check()
 
     @property
     def model(self) -> str:
@@ -123,7 +138,7 @@ class Judge:
             raise JudgeError(f"the judge's API key variable {name} is not set")
         return key
 
-    def chat(self, prompt: str, check=None) -> str:
+    def chat(self, prompt: str, check=None, max_tokens: int | None = None) -> str:
         """The reply to one user turn; ``check`` (reply -> bool) makes a malformed reply a failure."""
         if self.failure is not None:
             raise JudgeError(self.failure)
@@ -133,7 +148,7 @@ class Judge:
                 "model": cfg.model,
                 "messages": [{"role": "user", "content": prompt}],
                 "temperature": 0,
-                "max_tokens": cfg.max_tokens,
+                "max_tokens": max_tokens or cfg.max_tokens,
             }
         ).encode()
         headers = {"Content-Type": "application/json"}
@@ -149,20 +164,30 @@ class Judge:
                 request = urllib.request.Request(url, data=body, headers=headers, method="POST")
                 with urllib.request.urlopen(request, timeout=cfg.timeout_seconds) as reply:
                     content = json.loads(reply.read())["choices"][0]["message"]["content"]
+                if isinstance(content, str):
+                    content = _masked(content, key)
                 if not isinstance(content, str) or not content.strip():
                     problem = "an empty reply"
                 elif check is not None and not check(content.strip()):
                     problem = f"a malformed reply {content.strip()[:80]!r}"
                 else:
                     return content.strip()
-            except urllib.error.HTTPError as error:  # its text holds the status, never our headers
-                problem = f"HTTP {error.code} {error.reason}"
+            except urllib.error.HTTPError as error:  # the status text is the server's: it may echo the key
+                problem = f"HTTP {error.code} {_masked(str(error.reason), key)}"
             except (urllib.error.URLError, TimeoutError, OSError) as error:
-                problem = f"{type(error).__name__}: {getattr(error, 'reason', error)}"
+                problem = f"{type(error).__name__}: {_masked(str(getattr(error, 'reason', error)), key)}"
             except (ValueError, KeyError, IndexError, TypeError) as error:
                 problem = f"an unreadable reply ({type(error).__name__})"
         self.failure = f"judge {cfg.model} at {url} failed after {cfg.retries + 1} attempts: {problem}"
         raise JudgeError(self.failure)
+
+    def check(self) -> None:
+        """Before any generation: the key variable is set and the endpoint answers one cheap request
+        (one token); raises :class:`JudgeError` naming the variable or the failure."""
+        self._key()
+        cfg = self.config
+        self.chat("Reply with the digit 1.", max_tokens=1)
+        self.checked = f"{cfg.model} at {cfg.base_url}"
 
     def extract(self, question: str, response: str) -> str | None:
         reply = self.chat(EXTRACT_PROMPT.format(examples=EXTRACT_EXAMPLES, question=question, response=response))

@@ -107,7 +107,7 @@ def build(results: str | Path, plan_path: str | Path | None = None, scope: str =
         done = [name for name in SCOPES[scope] if name not in built["skipped"]]
         title = "Durian reproduction report" + ("" if scope == "all" else f": {scope}")
         html = render(plan, title=title, sections=shown, tables=tables,
-                      provenance_table=provenance(results, plan, report_runs(plan, done)),
+                      provenance_table=provenance(results, plan, report_runs(plan, done), partial=partial),
                       skipped=built["skipped"])
         built["report"] = write_report(out_dir / report_name, html)
         built["seconds"]["report"] = time.perf_counter() - item_start

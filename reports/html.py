@@ -22,7 +22,7 @@ import pandas as pd
 
 from durian.experiment import BASE_RUN, Plan
 from reports.figures import FIGURE_DPI, benchmark_label
-from reports.results import ResultError, load_eval, load_provenance
+from reports.results import REPORT_ERRORS, ResultError, load_eval, load_provenance
 from reports.table import DASH, Table, write_atomic
 
 # a cell right-aligned as a number: 12, -0.4, 50.0 [25.0, 75.0], 3 / 4, 2 vs 1, 12 s
@@ -77,17 +77,32 @@ def _joined(values: Sequence[Any]) -> str:
     return ", ".join(unique) or DASH
 
 
-def provenance(results: str | Path, plan: Plan, runs: Sequence[str]) -> Table:
+def provenance(results: str | Path, plan: Plan, runs: Sequence[str], *, partial: bool = False) -> Table:
     """One row per run: what it was (arm, seed, resolved config hash, code and library versions)
-    and how it was scored and timed. The base run has no training, so no training columns."""
+    and how it was scored and timed. The base run has no training, so no training columns.
+    ``partial``: a missing or malformed result file leaves its cells out (named in a note) instead
+    of failing, as a partial build leaves out the items that need it."""
+    untrained = {"arm": BASE_RUN, "seed": DASH, "config_sha256": DASH, "code_version": DASH, "verl": DASH,
+                 "train_seconds": None}
+    left_out: list[str] = []
+
+    def load(loader, *args):
+        try:
+            return loader(results, *args)
+        except REPORT_ERRORS as err:
+            if not partial:
+                raise
+            left_out.append(str(err))
+            return None
+
     records = []
     for run in runs:
         if run == plan.base_run:
-            train = {"arm": BASE_RUN, "seed": DASH, "config_sha256": DASH, "code_version": DASH, "verl": DASH,
-                     "train_seconds": None}
+            train = untrained
         else:
-            train = load_provenance(results, run)
-        evals = [load_eval(results, run, benchmark) for benchmark in plan.benchmarks]
+            train = load(load_provenance, run) or {**untrained, "arm": DASH}
+        loaded = [load(load_eval, run, benchmark) for benchmark in plan.benchmarks]
+        evals = [e for e in loaded if e is not None]
         scoring = [f"judge ({e.get('judge_model')})" if e["scoring"] == "judge" else e["scoring"] for e in evals]
         generation = [e["generation"] if isinstance(e["generation"], dict) else {} for e in evals]
         decoding = [f"{e['backend']}, T={g.get('temperature')}, {g.get('max_new_tokens')} tokens"
@@ -99,13 +114,16 @@ def provenance(results: str | Path, plan: Plan, runs: Sequence[str]) -> Table:
             "lmms-eval": _joined([e["lmms_eval_version"] for e in evals]), "Scoring": _joined(scoring),
             "Generation": _joined(decoding), "Questions": sum(int(e["n"]) for e in evals),
             "Train wall time": _seconds(train["train_seconds"]),
-            "Eval wall time": _seconds(None if None in eval_seconds else sum(map(float, eval_seconds)))})
+            "Eval wall time": _seconds(None if None in eval_seconds or None in loaded
+                                       else sum(map(float, eval_seconds)))})
     frame = pd.DataFrame(records)
     caption = (f"Every run behind this report: the sha256 (first 12 hex digits) of its resolved config.yaml, the "
                f"code version (git commit) it trained with, library versions, how it was scored on "
                f"{len(plan.benchmarks)} benchmarks ({', '.join(benchmark_label(b) for b in plan.benchmarks)}), "
                "and wall times (training: all attempts; evaluation: summed over benchmarks).")
-    return Table("provenance", "Provenance", caption, frame, [f"{DASH}: not recorded, or no training (base model)."])
+    notes = [f"{DASH}: not recorded, or no training (base model)."]
+    notes += [f"Left out of this row (partial build): {error}" for error in left_out]
+    return Table("provenance", "Provenance", caption, frame, notes)
 
 
 def _cell(value: Any) -> dict[str, Any]:

@@ -6,6 +6,9 @@ a killed run restarts where it stopped, computing no row twice and losing none. 
 cannot be decoded or is empty fails the run naming its row, unless ``skip_bad_rows`` is set:
 then the row is left out of the output and listed in ``<output stem>.bad_rows.json``.
 A row with several images gets the mean of their entropies (choice; Geometry3K has one each).
+
+The entropy is that of the image the policy sees (:func:`policy_image`): verl's own image step on
+the row's image dict, whose ``min_pixels`` / ``max_pixels`` (``durian.data.prepare``) bound it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from durian.data.prepare import read_rows, write_rows
 from durian.difficulty import visual_entropies
 
 Features = Literal["merger", "last_block"]
+VERL_PATCH_SIZE = 14  # verl's RLHFDataset default when the processor names none
 
 
 class VisionTower:
@@ -42,6 +46,8 @@ class VisionTower:
         self.visual = full.model.visual.to(self.device).eval()
         del full
         self.image_processor = AutoProcessor.from_pretrained(model).image_processor
+        # verl's RLHFDataset resizes with the processor's patch size (rl_dataset.py, image_patch_size)
+        self.patch_size = getattr(self.image_processor, "patch_size", VERL_PATCH_SIZE)
         self.features = features
         self.name = f"{model}:{features}"
 
@@ -67,6 +73,17 @@ def decode_image(item: dict | bytes) -> Image.Image:
     if image.width == 0 or image.height == 0:
         raise ValueError(f"image is empty ({image.width} x {image.height})")
     return image.convert("RGB")
+
+
+def policy_image(item: dict | bytes, patch_size: int = VERL_PATCH_SIZE) -> Image.Image:
+    """A row's image as the policy gets it: verl's ``process_image`` (``qwen_vl_utils.fetch_image``
+    on the image dict, its ``min_pixels`` / ``max_pixels`` included), as verl's RLHFDataset feeds it
+    to the processor, in rollouts and in the overlong-prompt filter alike."""
+    from verl.utils.dataset.vision_utils import process_image
+
+    decode_image(item)  # an empty or undecodable image fails here, with a plain message
+    item = dict(item) if isinstance(item, dict) else {"bytes": item}
+    return process_image(item, image_patch_size=patch_size)
 
 
 def precompute_entropy(
@@ -132,11 +149,12 @@ def _entropy_batch(rows: list[dict], indices: list[int], tower: VisionTower, ski
             items = rows[i].get("images")
             if items is None or len(items) == 0:
                 raise ValueError("row has no image")
-            decoded = [decode_image(item) for item in items]
+            patch_size = getattr(tower, "patch_size", VERL_PATCH_SIZE)
+            decoded = [policy_image(item, patch_size) for item in items]
         except Exception as error:  # PIL raises several types for undecodable bytes
             message = f"row {i} (extra_info.index {rows[i].get('extra_info', {}).get('index')}): {error}"
             if not skip_bad:
-                raise ValueError(f"{message}; rerun with skip_bad_rows to list and leave out such rows") from error
+                raise ValueError(f"{message}; rerun with --skip-bad-rows to list and leave out such rows") from error
             records[i] = {"row": i, "error": str(error)}
             continue
         images += decoded

@@ -9,7 +9,8 @@ Output contract (``results/<scale>/train/<run>/``)::
                      ``request``: the settings of this launch (compared on a relaunch)
     train.log        everything verl printed
     metrics.jsonl    one JSON object per step, every step exactly once (across resumes)
-    timing.json      wall time and exit code of every attempt
+    timing.json      wall time and exit code of every attempt (-N: ended by signal N; null: the time limit)
+    train.lock       held (flock) by the one trainer of this folder while it runs; a second is refused
     attempts/        verl's per-attempt metric files, merged into metrics.jsonl
     checkpoints/     verl's checkpoints (resume_mode=auto picks the last one up)
     model/           the final policy in Hugging Face format (what lmms-eval loads)
@@ -18,13 +19,16 @@ A relaunch with the same request resumes from the last checkpoint; one whose req
 discards the folder's checkpoints, attempts and timing first (they belong to other settings).
 
 Usage: ``python -m durian.train --scale smoke --arm grpo --model M --train T --val V --out DIR
-[--seed N] [--steps K] [--save-freq F] [--time-limit SEC] [--set key=value ...]``.
+[--seed N] [--steps K] [--save-freq F] [--time-limit SEC] [--set key=value ...] [--dry-run]``.
+``--dry-run`` resolves the run and writes ``config.yaml`` only (verl is not started).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
+import fcntl
 import json
 import os
 import re
@@ -32,6 +36,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from importlib import metadata
 from pathlib import Path
@@ -49,6 +54,21 @@ STALE = ("checkpoints", "attempts", "timing.json")  # what a launch with other s
 
 class TrainingFailed(RuntimeError):
     pass
+
+
+class Interrupted(TrainingFailed):
+    """The launcher got SIGINT, SIGTERM or SIGHUP: verl's whole process tree was ended first."""
+
+    def __init__(self, signum: int, message: str | None = None):
+        super().__init__(message or f"interrupted by {_signal_name(signum)}")
+        self.signum = signum
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def scales() -> list[str]:
@@ -112,6 +132,7 @@ def validate(config) -> None:
     from verl.utils.config import omega_conf_to_dataclass
 
     from durian.recipe.inputs import settings_from_config
+    from durian.recipe.sampler import filter_settings
 
     algorithm = OmegaConf.to_container(config.algorithm)
     algorithm.pop("durian", None)  # verl keeps `algorithm` a DictConfig at run time; AlgoConfig has no slot for it
@@ -119,6 +140,41 @@ def validate(config) -> None:
     settings_from_config(config.algorithm)
     omega_conf_to_dataclass(config.actor_rollout_ref.actor)
     omega_conf_to_dataclass(config.actor_rollout_ref.rollout)
+    filter_settings(config.trainer.v1.sampler.get("sampler_kwargs"))  # DAPO's group-filter rule (sampler.py)
+
+
+def resolve_run(*, scale: str, arm: str, model: str, train_files: str, val_files: str, out: Path, seed: int,
+                steps: int, save_freq: int, extra: dict[str, Any] | None):
+    """One run's ${...} values, verl overrides, environment and composed, validated verl config."""
+    values = {
+        "model": absolute_if_local(model),
+        "train_files": absolute_if_local(train_files),
+        "val_files": absolute_if_local(val_files),
+        "seed": seed,
+        "steps": steps,
+        "save_freq": save_freq,
+        "run": out.name,
+        "checkpoint_dir": out / "checkpoints",
+        "reward_file": REWARD_FILE,
+    }
+    overrides, env = resolve_overrides(scale, arm, values, extra)
+    config = compose(overrides)
+    validate(config)
+    return values, overrides, env, config
+
+
+def dry_run(*, scale: str, arm: str, model: str, train_files: str, val_files: str, out: str | Path, seed: int = 1,
+            steps: int = 2, save_freq: int = 1, extra: dict[str, Any] | None = None, **_ignored: Any) -> Path:
+    """Resolve the run as :func:`train` would and write ``out/config.yaml`` (the same file a real run
+    writes), without starting verl; returns its path. Its checkpoints and records stay as they are."""
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    *_, config = resolve_run(scale=scale, arm=arm, model=model, train_files=train_files, val_files=val_files,
+                             out=out, seed=seed, steps=steps, save_freq=save_freq, extra=extra)
+    path = out / "config.yaml"
+    _write_atomic(path, _to_yaml(config))
+    print(f"dry run: {scale} scale, arm {arm}: resolved verl config -> {path} (verl not started)")
+    return path
 
 
 def train(
@@ -143,60 +199,60 @@ def train(
     """
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    values = {
-        "model": absolute_if_local(model),
-        "train_files": absolute_if_local(train_files),
-        "val_files": absolute_if_local(val_files),
-        "seed": seed,
-        "steps": steps,
-        "save_freq": save_freq,
-        "run": out.name,
-        "checkpoint_dir": out / "checkpoints",
-        "reward_file": REWARD_FILE,
-    }
-    overrides, env = resolve_overrides(scale, arm, values, extra)
-    config = compose(overrides)
-    validate(config)
+    values, overrides, env, config = resolve_run(scale=scale, arm=arm, model=model, train_files=train_files,
+                                                 val_files=val_files, out=out, seed=seed, steps=steps,
+                                                 save_freq=save_freq, extra=extra)
     request = {"scale": scale, "arm": arm, "model": values["model"], "train_files": values["train_files"],
                "val_files": values["val_files"], "seed": seed, "steps": steps, "save_freq": save_freq,
                "set": dict(extra or {})}
-    discard_stale(out, request)
-    _write_atomic(out / "config.yaml", _to_yaml(config))
-    launch = {
-        "scale": scale,
-        "arm": arm,
-        "seed": seed,
-        "steps": steps,
-        "request": request,
-        "overrides": overrides,
-        "env": env,
-        "code_version": code_version(),
-        "verl": metadata.version("verl"),
-        "torch": metadata.version("torch"),
-    }
-    _write_atomic(out / "launch.json", json.dumps(launch, indent=2))
+    with hold_run_folder(out):  # one trainer per run folder, for the run's whole life
+        discard_stale(out, request)
+        _write_atomic(out / "config.yaml", _to_yaml(config))
+        launch = {
+            "scale": scale,
+            "arm": arm,
+            "seed": seed,
+            "steps": steps,
+            "request": request,
+            "overrides": overrides,
+            "env": env,
+            "code_version": code_version(),
+            "verl": metadata.version("verl"),
+            "torch": metadata.version("torch"),
+        }
+        _write_atomic(out / "launch.json", json.dumps(launch, indent=2))
 
-    attempts = out / "attempts"
-    attempts.mkdir(exist_ok=True)
-    attempt = attempts / f"{len(list(attempts.glob('*.jsonl'))) + 1:03d}.jsonl"
-    run_env = {**os.environ, **env, "VERL_FILE_LOGGER_PATH": str(attempt), "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "verl.trainer.main_ppo", *overrides]
-    start = time.monotonic()
-    stop = None
-    if stop_after_checkpoint is not None:
-        tracker = out / "checkpoints" / "latest_checkpointed_iteration.txt"
-        stop = lambda: tracker.exists() and int(tracker.read_text().strip() or 0) >= stop_after_checkpoint  # noqa: E731
-    code = _run(command, run_env, out / "train.log", time_limit, stop)
-    record_attempt(out / "timing.json", attempt.stem, time.monotonic() - start, code)
-    merge_metrics(attempts, out / "metrics.jsonl")
-    if stop is not None and stop():
-        raise TrainingFailed(f"training {out.name} stopped on purpose after checkpoint {stop_after_checkpoint}")
-    if code != 0:
-        reason = "ran past its time limit" if code is None else f"exited with {code}"
-        raise TrainingFailed(f"training {out.name} {reason}; first error:\n{first_error(out / 'train.log')}")
-    export_model(out / "checkpoints", out / "model")
-    print(f"trained {out.name} in {time.monotonic() - start:.0f} s -> {out / 'model'}")
-    return out
+        attempts = out / "attempts"
+        attempts.mkdir(exist_ok=True)
+        attempt = attempts / f"{next_attempt(attempts, out / 'timing.json'):03d}.jsonl"
+        run_env = {**os.environ, **env, "VERL_FILE_LOGGER_PATH": str(attempt), "PYTHONUNBUFFERED": "1"}
+        command = [sys.executable, "-m", "verl.trainer.main_ppo", *overrides]
+        start = time.monotonic()
+        stop = None
+        if stop_after_checkpoint is not None:
+            tracker = out / "checkpoints" / "latest_checkpointed_iteration.txt"
+            stop = lambda: tracker.exists() and int(tracker.read_text().strip() or 0) >= stop_after_checkpoint  # noqa: E731
+        interrupted = None
+        try:
+            code = _run(command, run_env, out / "train.log", time_limit, stop)
+        except Interrupted as error:
+            code, interrupted = -error.signum, error
+        record_attempt(out / "timing.json", attempt.stem, time.monotonic() - start, code)
+        merge_metrics(attempts, out / "metrics.jsonl")
+        if interrupted is not None:
+            raise Interrupted(interrupted.signum, f"training {out.name} interrupted by {_signal_name(interrupted.signum)}; "
+                                                  "its process tree is ended, a rerun resumes from its last checkpoint")
+        if stop is not None and stop():
+            raise TrainingFailed(f"training {out.name} stopped on purpose after checkpoint {stop_after_checkpoint}")
+        if code is None:
+            raise TrainingFailed(f"training {out.name} ran past its time limit ({time_limit:g} s): its process tree was killed")
+        if code < 0:
+            raise TrainingFailed(f"training {out.name} was killed by {_signal_name(-code)} (a signal from outside verl)")
+        if code != 0:
+            raise TrainingFailed(f"training {out.name} exited with {code}; first error:\n{first_error(out / 'train.log')}")
+        export_model(out / "checkpoints", out / "model")
+        print(f"trained {out.name} in {time.monotonic() - start:.0f} s -> {out / 'model'}")
+        return out
 
 
 def discard_stale(out: Path, request: dict[str, Any]) -> list[str]:
@@ -217,6 +273,38 @@ def discard_stale(out: Path, request: dict[str, Any]) -> list[str]:
     return stale
 
 
+@contextlib.contextmanager
+def hold_run_folder(out: Path):
+    """One trainer per run folder: an exclusive lock on ``out/train.lock`` held while the run lives;
+    the OS releases it when the holder dies, however it dies."""
+    handle = (out / "train.lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise TrainingFailed(f"run folder {out} is in use by another trainer (pid {holder}); "
+                             "refusing to start a second one on it") from None
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def next_attempt(attempts: Path, timing: Path) -> int:
+    """The next attempt's number: past every metric file and every recorded attempt (an attempt
+    that died before its first step leaves no metric file, only its line in timing.json)."""
+    numbers = [int(p.stem) for p in attempts.glob("*.jsonl") if p.stem.isdigit()]
+    if timing.exists():
+        numbers += [int(a["attempt"]) for a in json.loads(timing.read_text())["attempts"] if str(a["attempt"]).isdigit()]
+    return max(numbers, default=0) + 1
+
+
 def record_attempt(path: Path, attempt: str, seconds: float, code: int | None) -> None:
     """Append one attempt's wall time and exit code (None: killed at the time limit) to timing.json."""
     timing = json.loads(path.read_text()) if path.exists() else {"attempts": []}
@@ -229,15 +317,57 @@ def absolute_if_local(path: str | Path) -> str:
     return str(Path(path).resolve()) if Path(path).exists() else str(path)
 
 
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# Kills the run's process group when the launcher dies without a word (SIGKILL): it waits on a
+# pipe only the launcher writes to; end of file without the launcher's "done" byte means it died.
+_WATCHDOG = """
+import os, signal, sys
+for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(s, signal.SIG_IGN)
+if sys.stdin.buffer.read(1) != b"d":
+    try:
+        os.killpg(int(sys.argv[1]), signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+"""
+
+
+def _die_with_parent(parent: int):
+    """For ``preexec_fn``: the child gets SIGKILL when the launcher dies (Linux' PR_SET_PDEATHSIG)."""
+    libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+    def preexec() -> None:
+        if libc is not None:
+            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the launcher died before the prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
+def _raise_interrupted(signum, frame):
+    raise Interrupted(signum)
+
+
 def _run(command: list[str], env: dict[str, str], log: Path, time_limit: float, stop=None) -> int | None:
     """Run in its own process group (Ray's processes included), killed whole at the time limit
-    (returns None then) or as soon as ``stop()`` says so."""
+    (returns None then), as soon as ``stop()`` says so, on SIGINT, SIGTERM or SIGHUP to the launcher
+    (raises Interrupted then), and when the launcher itself dies (the child's parent-death signal
+    and a watchdog process, so even a SIGKILL of the launcher leaves no training behind)."""
     deadline = time.monotonic() + time_limit
-    with log.open("a") as sink:
-        sink.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
-        sink.flush()
-        process = subprocess.Popen(command, env=env, cwd=log.parent, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
+    handlers = {}
+    process = watchdog = None
+    try:
+        if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
+            for signum in _FORWARDED:
+                handlers[signum] = signal.signal(signum, _raise_interrupted)
+        with log.open("a") as sink:
+            sink.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
+            sink.flush()
+            process = subprocess.Popen(command, env=env, cwd=log.parent, stdout=sink, stderr=subprocess.STDOUT,
+                                       start_new_session=True, preexec_fn=_die_with_parent(os.getpid()))
+            watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(process.pid)], stdin=subprocess.PIPE,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
             while time.monotonic() < deadline:
                 try:
                     return process.wait(timeout=1)
@@ -245,10 +375,22 @@ def _run(command: list[str], env: dict[str, str], log: Path, time_limit: float, 
                     if stop is not None and stop():
                         return -signal.SIGKILL
             return None
+    finally:
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)  # a second Ctrl-C must not cut the cleanup short
+        try:
+            if process is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+            if watchdog is not None:
+                with contextlib.suppress(BrokenPipeError):
+                    watchdog.communicate(b"d")
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+            for signum in handlers:
+                signal.signal(signum, signal.SIG_IGN)  # drops a signal that came during the cleanup
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -351,15 +493,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--time-limit", type=float, default=1800, help="seconds per attempt")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="an extra verl override (repeatable); the value is parsed as YAML")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="resolve the run's verl config, write it to <out>/config.yaml (the same file a real "
+                             "run writes) and exit 0 without starting verl")
     args = parser.parse_args(argv)
     try:
         extra = parse_set(args.set)
     except ValueError as error:
         parser.error(str(error))
     try:
-        train(scale=args.scale, arm=args.arm, model=args.model, train_files=args.train, val_files=args.val,
-              out=args.out, seed=args.seed, steps=args.steps, save_freq=args.save_freq, extra=extra,
-              time_limit=args.time_limit)
+        (dry_run if args.dry_run else train)(
+            scale=args.scale, arm=args.arm, model=args.model, train_files=args.train, val_files=args.val,
+            out=args.out, seed=args.seed, steps=args.steps, save_freq=args.save_freq, extra=extra,
+            time_limit=args.time_limit)
     except TrainingFailed as error:
         print(f"durian.train: {error}\nfull log: {Path(args.out).resolve() / 'train.log'}", file=sys.stderr)
-        raise SystemExit(1) from None
+        raise SystemExit(128 + error.signum if isinstance(error, Interrupted) else 1) from None

@@ -1,5 +1,8 @@
+import re
+
 import pytest
 
+from durian import reward
 from durian.reward import compute_score, last_boxed
 
 T = "<think>reasoning</think> "
@@ -85,8 +88,32 @@ def test_reward_table(response, truth, fmt, acc):
     assert score["score"] == pytest.approx(0.1 * fmt + 0.9 * acc)
 
 
-def test_table_is_large_and_mixed():
-    assert len(CASES) >= 40
+def first_boxed(response: str) -> str:
+    start = response.find("\\boxed{")
+    return response[start + 7 : response.find("}", start)] if start >= 0 else "None"
+
+
+# Plausible wrong rewards, each a one-line slip: the table must catch every one of them.
+WRONG_REWARDS = {
+    "a box is enough for the format": ("_FORMAT", re.compile(r".*\\boxed\{.*\}.*", re.DOTALL)),
+    "think and box in any order": ("_FORMAT", re.compile(r"(?=.*<think>.*</think>)(?=.*\\boxed\{.*\}).*", re.DOTALL)),
+    "answers compared as strings": ("grade_answer", lambda answer, truth: answer.strip() == truth),
+    "the first box, not the last": ("extract_boxed_content", first_boxed),
+    "any box is right": ("grade_answer", lambda answer, truth: True),
+}
+
+
+@pytest.mark.parametrize("slip", sorted(WRONG_REWARDS))
+def test_the_table_catches_each_plausible_wrong_reward(slip, monkeypatch):
+    """In place of the table's size: an independent check that the table discriminates."""
+    name, wrong = WRONG_REWARDS[slip]
+    monkeypatch.setattr(reward, name, wrong)
+    scores = [reward.compute_score("geometry3k", response, truth) for response, truth, _, _ in CASES]
+    disagree = [case for case, score in zip(CASES, scores) if (score["format"], score["accuracy"]) != case[2:]]
+    assert disagree, f"no case of the table tells the reward from: {slip}"
+
+
+def test_table_is_mixed():
     assert {(f, a) for _, _, f, a in CASES} == {(0, 0), (0, 1), (1, 0), (1, 1)}
 
 

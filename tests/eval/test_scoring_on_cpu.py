@@ -121,14 +121,40 @@ CASES = [
     ("geometry3k", geometry("1000"), T + "\\boxed{1,000}", True),
     ("geometry3k", geometry("4"), T + "\\boxed{-4}", False),
     ("geometry3k", geometry("5"), "<think>I think 5</think> The answer is 6.", False),
+    ("geometry3k", geometry("5"), "<think>It is 5.</think> I cannot tell.", False),  # no answer outside the think
     ("geometry3k", geometry("8"), T + "\\boxed{8", True),  # an unclosed box: the last number
 ]
 
 
-def test_the_table_is_large_and_spans_every_benchmark():
-    assert len(CASES) >= 60
+def test_the_table_spans_every_benchmark():
     assert {case[0] for case in CASES} == set(tasks())
     assert {case[3] for case in CASES} == {True, False}
+
+
+# Plausible wrong scorers, each a one-line slip: the table must catch every one of them (an
+# independent check that it discriminates, in place of counting its own cases).
+WRONG_SCORERS = {
+    "math answers compared as strings": ("math_equal", lambda pred, gold, precision=None: pred.strip() == gold.strip()),
+    "every yes/no read as yes": ("yes_no", lambda pred: "yes"),
+    "every yes/no read as unreadable": ("yes_no", lambda pred: None),
+    "no letter read from a choice": ("as_letter", lambda pred, letters: None),
+    "the answer taken from anywhere, think included": ("answer_region", lambda response: response),
+}
+
+
+@pytest.mark.parametrize("slip", sorted(WRONG_SCORERS))
+def test_the_table_catches_each_plausible_wrong_scorer(slip, monkeypatch):
+    name, wrong = WRONG_SCORERS[slip]
+    monkeypatch.setattr(scoring, name, wrong)
+    disagree = []
+    for benchmark, doc, response, expected in CASES:
+        try:
+            verdict = task(benchmark).adapter.process_results(doc, [response])["durian"]["correct"]
+        except Exception:  # a wrong scorer may also crash: that too tells it apart
+            verdict = None
+        if verdict is not expected:
+            disagree.append((benchmark, response))
+    assert disagree, f"no case of the table tells the scorer from: {slip}"
 
 
 @pytest.mark.parametrize("benchmark,doc,response,expected", CASES)

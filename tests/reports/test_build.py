@@ -39,12 +39,38 @@ def test_every_item_reads_plan_targets_of_the_vocabulary():
     assert all(set(targets) <= set(TARGETS) for targets in ITEM_TARGETS.values())
 
 
+# The README's table of scope -> what its folder holds (tables, figures), written out here, not read
+# from the code (the sweeps are figures: ours per benchmark against the paper's dashed values).
+README_SCOPES = {
+    "table1": (["table1", "significance", "appendix_a", "appendix_b_perceptual", "appendix_b_confidence"],
+               ["training_curves", "fig4_entropy", "appendix_b_errors"]),
+    "table2_groups": (["table2"], ["table2_sweep"]),
+    "table3_weights": (["table3"], ["table3_sweep"]),
+    "table7_rollout": (["table7"], ["table7_sweep"]),
+    "fig3_ablation": ([], ["fig3_ablation"]),
+    "fig4_entropy": ([], ["fig4_entropy"]),
+    "appendix_a": (["appendix_a"], ["training_curves"]),
+    "appendix_b": (["appendix_b_perceptual", "appendix_b_confidence"], ["appendix_b_errors"]),
+}
+
+
+def readme_files(scope: str) -> set[str]:
+    tables, figs = README_SCOPES[scope]
+    return ({f"tables/{t}.{s}" for t in tables for s in ("csv", "md", "tex")}
+            | {f"figures/{f}.{s}" for f in figs for s in ("png", "svg")})
+
+
+def test_scope_all_is_every_scope_together():
+    assert set(README_SCOPES) == set(SCOPES) - {"all"}
+    assert set(expected_files("all")) == set().union(*(readme_files(scope) for scope in README_SCOPES))
+
+
 @pytest.mark.parametrize("scope", [s for s in SCOPES if s != "all"])
 def test_each_scope_writes_exactly_its_files(results_folder, tmp_path, scope):
     root, _ = results_folder
     out = tmp_path / "out"
     built = build(root, scope=scope, out_dir=out, n_boot=N_BOOT)
-    assert written(out) == set(expected_files(scope))
+    assert written(out) == readme_files(scope) == set(expected_files(scope))
     assert set(built["tables"]) | set(built["figures"]) == set(SCOPES[scope])
     assert built["report"] is None and not built["skipped"]
 

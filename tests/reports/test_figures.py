@@ -172,7 +172,8 @@ def test_arm_colours_are_fixed_and_unknown_arms_get_a_stable_one():
     assert arm_colour("grpo") == registered["grpo"] and arm_colour(BASE_RUN) == BASE_COLOUR
     assert all(arm_colour(name) == colour for name, colour in registered.items())
     assert len({*registered.values(), BASE_COLOUR}) == len(registered) + 1  # one colour per arm
-    assert arm_colour("an-arm-not-registered") == arm_colour("an-arm-not-registered")
+    # stable by name, across processes too (no hash seed): sum of its code points 2069 % 6 spares = 5
+    assert arm_colour("an-arm-not-registered") == "#5254a3" == figures.SPARE_COLOURS[5]
     assert arm_colour("an-arm-not-registered") not in {*registered.values(), BASE_COLOUR}
     assert not set(figures.SPARE_COLOURS) & {*registered.values(), BASE_COLOUR}
 

@@ -129,7 +129,15 @@ def test_holm_adjustment():
     assert holm([]).size == 0
 
 
-def test_large_inputs_are_fast_enough():
+def test_large_inputs_give_the_normal_approximations_interval():
+    """(Speed is benchmarks/bench_report.py's business.) With many questions the percentile interval
+    is the normal approximation's, mean +- 1.96 sqrt(p (1 - p) / n), worked out independently."""
     correct = np.random.default_rng(0).random((3, 3000)) < 0.5
     mean, low, high = bootstrap_mean_ci(correct, n_boot=2000)
     assert low < mean < high
+    one_seed = correct.reshape(1, -1)
+    p = one_seed.mean()
+    half = 1.96 * np.sqrt(p * (1 - p) / one_seed.size)
+    mean, low, high = bootstrap_mean_ci(one_seed, n_boot=2000)
+    assert mean == pytest.approx(p)
+    assert low == pytest.approx(p - half, abs=0.15 * half) and high == pytest.approx(p + half, abs=0.15 * half)

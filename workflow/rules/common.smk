@@ -7,6 +7,11 @@ import re
 import shlex
 import sys
 
+import jsonschema
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
 from durian.experiment import (
     BASE_RUN,
     SCOPE_TARGETS,
@@ -20,9 +25,50 @@ from durian.experiment import (
 )
 
 
+SCHEMA = os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml")
+
+
+def validate_config(config, schema_path, shown=5):
+    """snakemake.utils.validate; on failure, instead of its dump of the failing sub-schema and
+    config (up to ~240 lines), one line per violation naming the key (jsonschema's error path)."""
+    try:
+        validate(config, schema_path)
+    except WorkflowError:
+        with open(schema_path) as handle:
+            schema = yaml.safe_load(handle)
+        errors = sorted(jsonschema.validators.validator_for(schema)(schema).iter_errors(config),
+                        key=lambda e: [str(p) for p in e.absolute_path])
+        lines = [line for error in errors for line in schema_error_lines(error)]
+        more = [f"... and {len(lines) - shown} more"] if len(lines) > shown else []
+        raise ConfigError("\n".join([*lines[:shown], *more])) from None
+
+
+def dotted(path):
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".") or "(top level)"
+
+
+def schema_error_lines(error):
+    """A schema violation as ``config key <path>: <message>``; an unknown key by its own path, with
+    the keys allowed there; a oneOf/anyOf failure by its closest alternative's error."""
+    if error.context:  # not the alternative of another type (eval.fixtures: null or a mapping)
+        alternatives = [e for e in error.context if e.relative_path or e.validator != "type"]
+        error = jsonschema.exceptions.best_match(alternatives or error.context)
+    path = list(error.absolute_path)
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(error.schema.get("properties", {}))
+        return [f"config key {dotted([*path, key])}: unknown key; allowed in {dotted(path)}: {', '.join(allowed)}"
+                for key in error.instance if key not in allowed]
+    message = error.message if len(error.message) <= 300 else f"{error.message[:300]}..."
+    return [f"config key {dotted(path)}: {message}"]
+
+
 def check_source(config):
-    """Either the smoke world is built (source.world_seed) or model, train and val are given."""
+    """Pixel bounds in order; the smoke world built (source.world_seed), or model, train and val given."""
     source = config["source"]
+    for section in ("source", "eval"):
+        low, high = config[section]["min_pixels"], config[section]["max_pixels"]
+        if high < low:
+            raise ConfigError(f"config key {section}.max_pixels: {high} is below {section}.min_pixels ({low})")
     if source["world_seed"] is None:
         for key in ("model", "train", "val"):
             if not source[key]:
@@ -35,8 +81,33 @@ def check_source(config):
             raise ConfigError(f"config key eval.data_files: not in eval.benchmarks: {unknown}")
 
 
+def check_eval(evaluation):
+    """Splits and extractions the benchmarks offer; judge scoring's endpoint, model and key variable."""
+    if evaluation["splits"] or evaluation["extraction"]:
+        from eval.task import task  # yaml, PIL, datasets; no torch
+
+        for key, check in (("splits", lambda b, v: task(b).check_split(v)),
+                           ("extraction", lambda b, v: task(b).adapter.extraction(v))):
+            for benchmark, value in evaluation[key].items():
+                try:
+                    check(benchmark, value)
+                except ValueError as error:
+                    raise ConfigError(f"config key eval.{key}.{benchmark}: {error}") from None
+    if evaluation["scoring"] != "judge":
+        return
+    for key in ("judge_url", "judge_model"):
+        if not evaluation[key]:
+            raise ConfigError(f"config key eval.{key}: required when eval.scoring is judge")
+    name = evaluation["judge_key_env"]
+    if name and not os.environ.get(name):
+        raise ConfigError(f"config key eval.judge_key_env: the judge's key variable {name} is not set "
+                          f"(export {name}=..., or judge_key_env: null for a judge without a key)")
+
+
+validate_config(config, SCHEMA)  # unknown keys, types, enums, bounds
 check_config(config)  # what the schema cannot express, e.g. weights summing to 1
 check_source(config)
+check_eval(config["eval"])
 
 # Jobs run `python -m <stage>` in the environment Snakemake runs in (the project's .venv), or in
 # ENV's conda environment with --software-deployment-method conda (its post-deploy script
@@ -119,6 +190,20 @@ def eval_data(benchmark):
 def eval_data_files(wildcards):
     """--data-file <benchmark>=<path> for each benchmark read from local files (the others: the hub)."""
     return cli(data_file=[f"{b}={p}" for b in BENCHMARKS if (p := eval_data(b))])
+
+
+def eval_protocol():
+    """eval.run's protocol options: splits, extractions, bad rows, scoring and the judge."""
+    words = cli(split=[f"{b}={v}" for b, v in EVAL["splits"].items() if b in BENCHMARKS],
+                extraction=[f"{b}={v}" for b, v in EVAL["extraction"].items() if b in BENCHMARKS],
+                scoring=EVAL["scoring"])
+    if EVAL["skip_bad_rows"]:
+        words += " --skip-bad-rows"
+    if EVAL["scoring"] == "judge":
+        judge = cli(judge_url=EVAL["judge_url"], judge_model=EVAL["judge_model"],
+                    judge_key_env=EVAL["judge_key_env"] or "", judge_timeout=EVAL["judge_timeout"])
+        words = f"{words} {judge}"
+    return words
 
 
 def report_of(scope):

@@ -81,7 +81,7 @@ def bad_input(smoke_world, tmp_path):
 
 
 def test_a_bad_image_fails_the_run_naming_its_row(smoke_world, tower, tmp_path):
-    with pytest.raises(ValueError, match=r"row 2 \(extra_info.index 2\).*skip_bad_rows"):
+    with pytest.raises(ValueError, match=r"row 2 \(extra_info.index 2\).*rerun with --skip-bad-rows"):
         precompute_entropy(bad_input(smoke_world, tmp_path), tmp_path / "out.parquet", tower, progress=False)
     assert not (tmp_path / "out.parquet").exists()
 
@@ -113,3 +113,31 @@ def test_cli_writes_the_rows_and_the_summary_where_asked(smoke_world, tmp_path, 
     rows = read_rows(output)
     assert len(rows) == len(read_rows(smoke_world / "data" / "val.parquet"))
     assert json.loads(summary.read_text())["n"] == len(rows)
+
+
+def test_the_entropy_is_computed_on_the_image_verls_dataset_feeds_the_policy(smoke_world, tower, tmp_path):
+    """Issue 12 item 3: the precompute's image is, pixel for pixel, the one verl's RLHFDataset hands the
+    processor, with the rows' min_pixels / max_pixels bounds (here one upscaled, one downscaled, one as is)."""
+    from omegaconf import OmegaConf
+    from transformers import AutoProcessor
+    from verl.utils.dataset.rl_dataset import RLHFDataset
+
+    rows = read_rows(smoke_world / "data" / "val.parquet")[:3]
+    bounds = [{"min_pixels": 300 * 300}, {"max_pixels": 56 * 56}, {}]
+    rows = [{**row, "images": [{**row["images"][0], **bound}]} for row, bound in zip(rows, bounds)]
+    source = write_rows(rows, tmp_path / "bounded.parquet")
+    processor = AutoProcessor.from_pretrained(smoke_world / "model")
+    config = OmegaConf.create({"filter_overlong_prompts": False, "cache_dir": str(tmp_path / "cache")})
+    dataset = RLHFDataset(str(source), processor.tokenizer, config, processor)
+    sizes = []
+    for i, row in enumerate(read_rows(source)):
+        messages = dataset[i]["raw_prompt"]
+        images, _, _ = RLHFDataset._process_multi_modal_info(messages, dataset.image_patch_size, dataset.config)
+        ours = precompute.policy_image(row["images"][0], tower.patch_size)
+        assert ours.size == images[0].size and np.array_equal(np.asarray(ours), np.asarray(images[0]))
+        sizes.append(ours.size)
+    assert sizes[0][0] * sizes[0][1] >= 300 * 300 and sizes[1][0] * sizes[1][1] <= 56 * 56 and sizes[2] == (112, 112)
+
+    out = precompute_entropy(source, tmp_path / "out.parquet", tower, progress=False)
+    expected = tower.entropies([precompute.policy_image(r["images"][0], tower.patch_size) for r in rows])
+    assert [r["extra_info"]["visual_entropy"] for r in read_rows(out)] == pytest.approx(expected, abs=1e-6)

@@ -42,8 +42,46 @@ def test_every_arm_composes_and_validates_with_verls_config(scale, arm):
     if arm.startswith("dapo"):
         assert config.algorithm.filter_groups.enable and config.actor_rollout_ref.actor.clip_ratio_high == 0.28
         assert config.reward.reward_manager.name == "dapo" and not config.actor_rollout_ref.actor.use_kl_loss
-    if "durian" in arm:
-        assert config.algorithm.adv_estimator.startswith("durian")
+    assert arm_settings(config) == ARM_SETTINGS[arm]  # the exact estimator and settings, from the table below
+
+
+# Every arm's estimator and the settings that tell the arms apart, written out from docs/method.md
+# and arms.yaml's sources (not read from the code): perceptual and reasoning cannot swap, an arm
+# cannot lose its base's settings. KL: (type, coefficient) of the KL loss, None when off.
+GRPO_SETTINGS = {"norm_adv_by_std": True, "clip": (0.2, 0.3, 3.0), "kl_loss": ("low_var_kl", 0.01),
+                 "loss_agg_mode": "token-mean", "filter_groups": False, "reward_manager": "naive"}
+DAPO_SETTINGS = {"norm_adv_by_std": True, "clip": (0.2, 0.28, 3.0), "kl_loss": None,
+                 "loss_agg_mode": "token-mean", "filter_groups": True, "reward_manager": "dapo"}
+ARM_SETTINGS = {
+    "grpo": {"estimator": "grpo", **GRPO_SETTINGS},
+    "grpo-durian": {"estimator": "durian", **GRPO_SETTINGS},
+    "grpo-batchstd": {"estimator": "group_mean_batch_std", **GRPO_SETTINGS},
+    "drgrpo": {"estimator": "grpo", **GRPO_SETTINGS, "norm_adv_by_std": False, "kl_loss": None,
+               "loss_agg_mode": "seq-mean-token-sum-norm", "loss_scale_factor": "max_response_length"},
+    "dapo": {"estimator": "grpo", **DAPO_SETTINGS},
+    "dapo-durian": {"estimator": "durian", **DAPO_SETTINGS},
+    "dapo-durian-perceptual": {"estimator": "durian_perceptual", **DAPO_SETTINGS},
+    "dapo-durian-reasoning": {"estimator": "durian_reasoning", **DAPO_SETTINGS},
+}
+
+
+def arm_settings(config) -> dict:
+    actor = config.actor_rollout_ref.actor
+    settings = {
+        "estimator": config.algorithm.adv_estimator, "norm_adv_by_std": config.algorithm.norm_adv_by_std_in_grpo,
+        "clip": (actor.clip_ratio_low, actor.clip_ratio_high, actor.clip_ratio_c),
+        "kl_loss": (actor.kl_loss_type, actor.kl_loss_coef) if actor.use_kl_loss else None,
+        "loss_agg_mode": actor.loss_agg_mode, "filter_groups": config.algorithm.filter_groups.enable,
+        "reward_manager": config.reward.reward_manager.name,
+    }
+    if actor.get("loss_scale_factor") is not None:
+        assert actor.loss_scale_factor == config.data.max_response_length
+        settings["loss_scale_factor"] = "max_response_length"
+    return settings
+
+
+def test_the_table_of_arm_settings_names_every_arm():
+    assert set(ARM_SETTINGS) == set(experiment.arms())
 
 
 def test_configuration_errors_name_what_is_wrong():

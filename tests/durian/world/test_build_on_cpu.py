@@ -9,7 +9,7 @@ import torch
 
 from durian.data.prepare import read_rows
 from durian.prompt import THINKING_INSTRUCTION
-from durian.world import build, probe, task
+from durian.world import build, task
 
 
 def test_world_rows_are_verl_rows_in_every_split(smoke_world):
@@ -58,10 +58,8 @@ print(text)
     assert "\\boxed{" in result.stdout and "</think>" in result.stdout
 
 
-def test_the_warm_started_model_is_learnable(smoke_world):
-    figures = probe.learnability(smoke_world, samples=8, temperature=1.0)
-    assert figures["train_share_with_reward_variance"] >= 0.30, figures
-    assert 0.05 < figures["val_greedy_accuracy"] < 0.80, figures
+# The world's learnability bounds are asserted through its command line, `python -m durian.toy --check`
+# (tests/test_command_lines_on_cpu.py), the same probe as a user runs it.
 
 
 def test_verls_dataset_reads_the_rows_with_the_processor(smoke_world):

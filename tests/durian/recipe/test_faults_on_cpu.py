@@ -1,0 +1,259 @@
+"""durian.recipe.launch when things go wrong, with the faults made to happen: Ctrl-C (SIGINT to the
+launcher's process group), SIGTERM and SIGKILL of the process hosting the launcher, the wall-clock
+limit, a second trainer on one run folder, metrics across resumes, attempt numbering and the
+failure messages. A fake "verl" (a process tree of sleepers) stands in for the real one."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from process_tree import alive, still_running
+
+from durian.recipe import launch as launcher
+
+# verl's stand-in: two children, each with a child of its own (as main_ppo starts Ray's raylet,
+# which starts workers); one child ignores SIGINT and SIGTERM, as a busy worker might. It writes
+# every pid of its tree to $FAKE_PIDS once all are up, then sleeps.
+FAKE_VERL = textwrap.dedent("""
+    import os, signal, subprocess, sys, time
+    CHILD = (
+        "import signal, subprocess, sys, time\\n"
+        "if sys.argv[1] == 'stubborn':\\n"
+        "    signal.signal(signal.SIGINT, signal.SIG_IGN); signal.signal(signal.SIGTERM, signal.SIG_IGN)\\n"
+        "grandchild = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\\n"
+        "print(grandchild.pid, flush=True)\\n"
+        "time.sleep(600)\\n"
+    )
+    children = [subprocess.Popen([sys.executable, "-c", CHILD, kind], stdout=subprocess.PIPE, text=True)
+                for kind in ("plain", "stubborn")]
+    grandchildren = [child.stdout.readline().strip() for child in children]
+    pids = [str(os.getpid()), *(str(child.pid) for child in children), *grandchildren]
+    path = os.environ["FAKE_PIDS"]
+    with open(path + ".tmp", "w") as handle:
+        handle.write(" ".join(pids))
+    os.replace(path + ".tmp", path)
+    time.sleep(600)
+""")
+# A quicker stand-in for the time limit's tests (up in milliseconds): a shell and its grandchild.
+QUICK_VERL = ["bash", "-c", ('bash -c "sleep 600 & echo \\$\\$ \\$! > $FAKE_PIDS.tmp; wait" & '
+                             'while [ ! -s $FAKE_PIDS.tmp ]; do sleep 0.01; done; echo $$ $(cat $FAKE_PIDS.tmp) > $FAKE_PIDS; wait')]
+
+# The process hosting the launcher (as `python -m durian.train` hosts it in a workflow job).
+HOST = textwrap.dedent("""
+    import json, os, sys
+    from pathlib import Path
+    from durian.recipe import launch
+    command, log = json.loads(sys.argv[1]), Path(sys.argv[2])
+    try:
+        code = launch._run(command, dict(os.environ), log, float(sys.argv[3]))
+    except launch.Interrupted as error:
+        print(f"interrupted by {error.signum}", flush=True)
+        raise SystemExit(128 + error.signum)
+    print(f"exited with {code}", flush=True)
+""")
+
+
+def wait_for_tree(pids_file: Path, timeout: float = 30, size: int = 5) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while not pids_file.exists():
+        assert time.monotonic() < deadline, "the fake verl never came up"
+        time.sleep(0.05)
+    pids = [int(p) for p in pids_file.read_text().split()]
+    assert len(pids) == size and all(alive(pid) for pid in pids)
+    return pids
+
+
+@pytest.fixture
+def fake_verl(tmp_path, monkeypatch):
+    script = tmp_path / "fake_verl.py"
+    script.write_text(FAKE_VERL)
+    pids_file = tmp_path / "pids"
+    monkeypatch.setenv("FAKE_PIDS", str(pids_file))
+    yield script, pids_file
+    if pids_file.exists():  # whatever the test's outcome, leave no sleeper behind
+        for pid in map(int, pids_file.read_text().split()):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def start_host(tmp_path, command: list[str], time_limit: float = 120) -> subprocess.Popen:
+    host = tmp_path / "host.py"
+    host.write_text(HOST)
+    root = Path(launcher.__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    # its own process group, as a terminal gives the workflow's: Ctrl-C is SIGINT to that group
+    return subprocess.Popen([sys.executable, str(host), json.dumps(command), str(tmp_path / "train.log"), str(time_limit)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+@pytest.mark.parametrize("fault", ["ctrl-c", "sigterm", "sigkill"])
+def test_every_fault_of_the_launcher_ends_the_runs_whole_process_tree(fault, fake_verl, tmp_path):
+    script, pids_file = fake_verl
+    host = start_host(tmp_path, [sys.executable, str(script)])
+    try:
+        pids = wait_for_tree(pids_file)
+        if fault == "ctrl-c":
+            os.killpg(host.pid, signal.SIGINT)
+        else:
+            host.send_signal(signal.SIGTERM if fault == "sigterm" else signal.SIGKILL)
+        out, err = host.communicate(timeout=10)
+        assert still_running(pids, 5) == [], f"{fault} left processes of the run behind"
+    finally:
+        if host.poll() is None:
+            host.kill()
+            host.communicate()
+    if fault == "ctrl-c":
+        assert host.returncode == 128 + signal.SIGINT and "interrupted by 2" in out, err[-2000:]
+    elif fault == "sigterm":
+        assert host.returncode == 128 + signal.SIGTERM and "interrupted by 15" in out, err[-2000:]
+    else:
+        assert host.returncode == -signal.SIGKILL
+
+
+def test_the_wall_clock_limit_kills_the_whole_tree_and_says_so(fake_verl, tmp_path):
+    _, pids_file = fake_verl
+    host = start_host(tmp_path, QUICK_VERL, time_limit=1)
+    try:
+        pids = wait_for_tree(pids_file, size=3)  # the command, its child and the grandchild, all before the limit
+        out, err = host.communicate(timeout=60)
+    finally:
+        if host.poll() is None:
+            host.kill()
+    assert out.strip() == "exited with None", err[-2000:]  # None: the limit was hit
+    assert still_running(pids, 3) == []
+
+
+def train_kwargs(tmp_path) -> dict:
+    return {"scale": "smoke", "arm": "grpo", "model": "M", "train_files": "T", "val_files": "V", "out": tmp_path / "run"}
+
+
+def test_train_reports_the_time_limit_with_the_real_runner(fake_verl, tmp_path, monkeypatch):
+    """train() around the real _run, verl replaced by the fake tree: the error names the limit."""
+    _, pids_file = fake_verl
+    real_run = launcher._run
+    monkeypatch.setattr(launcher, "_run", lambda command, env, log, limit, stop=None:
+                        real_run(QUICK_VERL, env, log, limit, stop))
+    started = time.monotonic()
+    with pytest.raises(launcher.TrainingFailed, match=r"training run ran past its time limit \(1 s\)"):
+        launcher.train(**train_kwargs(tmp_path), time_limit=1)
+    assert time.monotonic() - started < 60
+    pids = [int(p) for p in pids_file.read_text().split()]
+    assert len(pids) == 3 and still_running(pids, 3) == []
+    [attempt] = json.loads((tmp_path / "run" / "timing.json").read_text())["attempts"]
+    assert attempt["attempt"] == "001" and attempt["exit_code"] is None and attempt["seconds"] >= 1
+
+
+def test_a_second_trainer_on_one_run_folder_is_refused_until_the_first_dies(tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    out.mkdir()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", ("import sys, time; from pathlib import Path; from durian.recipe import launch\n"
+                                "with launch.hold_run_folder(Path(sys.argv[1])):\n"
+                                "    print('held', flush=True); time.sleep(600)"), str(out)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        ran = []
+        monkeypatch.setattr(launcher, "_run", lambda *args, **kwargs: ran.append(args) or 0)
+        with pytest.raises(launcher.TrainingFailed, match=rf"run folder .*run is in use by another trainer \(pid {holder.pid}\)"):
+            launcher.train(**train_kwargs(tmp_path))
+        assert ran == [] and not (out / "attempts").exists()  # refused before touching the folder
+    finally:
+        holder.kill()  # dies without releasing anything itself: the OS drops its lock
+        holder.wait()
+    monkeypatch.setattr(launcher, "export_model", lambda checkpoints, target: target)
+    launcher.train(**train_kwargs(tmp_path))
+    assert ran and (out / "timing.json").exists()
+
+
+def test_the_lock_is_released_after_a_failed_launch_in_the_same_process(tmp_path, monkeypatch):
+    monkeypatch.setattr(launcher, "_run", lambda *args, **kwargs: 3)
+    monkeypatch.setattr(launcher, "first_error", lambda log: "ValueError: boom")
+    with pytest.raises(launcher.TrainingFailed, match="exited with 3; first error:\nValueError: boom") as failed:
+        launcher.train(**train_kwargs(tmp_path))
+    with pytest.raises(launcher.TrainingFailed, match="exited with 3"):  # not "in use": the lock went with the run
+        launcher.train(**train_kwargs(tmp_path))
+    assert failed.value is not None
+
+
+def test_an_interrupted_launch_records_its_attempt_and_says_how_it_ended(tmp_path, monkeypatch):
+    def interrupted_run(command, env, log, time_limit, stop=None):
+        Path(env["VERL_FILE_LOGGER_PATH"]).write_text(json.dumps({"step": 1, "data": {"x": 1}}) + "\n")
+        raise launcher.Interrupted(signal.SIGINT)
+
+    monkeypatch.setattr(launcher, "_run", interrupted_run)
+    with pytest.raises(launcher.Interrupted, match="training run interrupted by SIGINT") as caught:
+        launcher.train(**train_kwargs(tmp_path))
+    assert caught.value.signum == signal.SIGINT
+    run = tmp_path / "run"
+    assert json.loads((run / "timing.json").read_text())["attempts"][0]["exit_code"] == -signal.SIGINT
+    assert (run / "metrics.jsonl").read_text() == '{"step": 1, "x": 1}\n'
+
+
+def test_the_command_line_exits_with_128_plus_the_signal_when_interrupted(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(launcher, "train", lambda **kwargs: (_ for _ in ()).throw(
+        launcher.Interrupted(signal.SIGTERM, "training r interrupted by SIGTERM")))
+    with pytest.raises(SystemExit) as exited:
+        launcher.main(["--arm", "grpo", "--model", "M", "--train", "T", "--val", "V", "--out", str(tmp_path / "r")])
+    assert exited.value.code == 128 + signal.SIGTERM
+    assert "durian.train: training r interrupted by SIGTERM" in capsys.readouterr().err
+
+
+def test_a_signal_kill_is_named_not_shown_as_an_exit_code_with_unrelated_lines(tmp_path, monkeypatch):
+    def killed(command, env, log, time_limit, stop=None):
+        log.write_text("step 1 done\n" * 30)
+        return -signal.SIGKILL
+
+    monkeypatch.setattr(launcher, "_run", killed)
+    with pytest.raises(launcher.TrainingFailed) as failed:
+        launcher.train(**train_kwargs(tmp_path))
+    message = str(failed.value)
+    assert "was killed by SIGKILL" in message
+    assert "exited with -9" not in message and "first error" not in message and "step 1 done" not in message
+
+
+def test_an_attempt_that_dies_before_its_first_step_keeps_its_number(tmp_path, monkeypatch):
+    """It leaves no metric file, only its line in timing.json; the next attempt is 002, not 001 again."""
+    codes = iter([1, 0])
+
+    def run(command, env, log, time_limit, stop=None):
+        code = next(codes)
+        log.write_text("RuntimeError: no step\n")
+        if code == 0:
+            Path(env["VERL_FILE_LOGGER_PATH"]).write_text(json.dumps({"step": 1, "data": {}}) + "\n")
+        return code
+
+    monkeypatch.setattr(launcher, "_run", run)
+    monkeypatch.setattr(launcher, "export_model", lambda checkpoints, target: target)
+    with pytest.raises(launcher.TrainingFailed, match="exited with 1"):
+        launcher.train(**train_kwargs(tmp_path))
+    launcher.train(**train_kwargs(tmp_path))
+    run_folder = tmp_path / "run"
+    assert [a["attempt"] for a in json.loads((run_folder / "timing.json").read_text())["attempts"]] == ["001", "002"]
+    assert [p.name for p in (run_folder / "attempts").glob("*.jsonl")] == ["002.jsonl"]
+
+
+def test_merge_metrics_lets_the_continued_attempt_win_an_overlapping_step(tmp_path):
+    attempts = tmp_path / "attempts"
+    attempts.mkdir()
+    first = [{"step": 1, "data": {"loss": 1.0, "attempt": 1}}, {"step": 2, "data": {"loss": 2.0, "attempt": 1}}]
+    (attempts / "001.jsonl").write_text("".join(json.dumps(r) + "\n" for r in first) + '{"step": 3, "data": {"lo')
+    second = [{"step": 2, "data": {"loss": 2.5, "attempt": 2}}, {"step": 3, "data": {"loss": 3.0, "attempt": 2}}]
+    (attempts / "002.jsonl").write_text("".join(json.dumps(r) + "\n" for r in second))
+    target = tmp_path / "metrics.jsonl"
+    assert launcher.merge_metrics(attempts, target) == 3
+    assert [json.loads(line) for line in target.read_text().splitlines()] == [
+        {"step": 1, "loss": 1.0, "attempt": 1},
+        {"step": 2, "loss": 2.5, "attempt": 2},  # the resumed attempt's step 2, not the first one's
+        {"step": 3, "loss": 3.0, "attempt": 2},
+    ]
+    assert not list(tmp_path.glob("*.tmp"))

@@ -1,0 +1,127 @@
+"""Interrupting the workflow while a training job runs: a terminal's Ctrl-C (SIGINT to Snakemake's
+process group), SIGTERM or SIGINT to Snakemake alone. Each must end the job's whole process tree
+within seconds and leave the job to be redone by a rerun. The job is our real launcher
+(durian.recipe.launch._run) on a fake "verl" process tree; the workflow's own signal handling
+(workflow/rules/signals.smk) is included in a one-rule Snakefile."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from process_tree import alive, still_naming, still_running
+
+ROOT = Path(__file__).resolve().parents[2]
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+
+# verl's stand-in, started in a session of its own by the launcher: a child that ignores SIGINT and
+# SIGTERM (a busy Ray worker) with a grandchild; every pid goes to $FAKE_PIDS once all are up.
+FAKE_VERL = textwrap.dedent("""
+    import os, subprocess, sys, time
+    CHILD = ("import signal, subprocess, sys, time\\n"
+             "signal.signal(signal.SIGINT, signal.SIG_IGN); signal.signal(signal.SIGTERM, signal.SIG_IGN)\\n"
+             "print(subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']).pid, flush=True)\\n"
+             "time.sleep(600)\\n")
+    child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, text=True)
+    pids = [os.getpid(), child.pid, int(child.stdout.readline())]
+    with open(os.environ["FAKE_PIDS"] + ".tmp", "w") as handle:
+        handle.write(" ".join(map(str, pids)))
+    os.replace(os.environ["FAKE_PIDS"] + ".tmp", os.environ["FAKE_PIDS"])
+    time.sleep(600)
+""")
+# The job, as `python -m durian.train` is one: it writes part of its output (config.yaml), then runs
+# "verl" under the launcher.
+HOST = textwrap.dedent("""
+    import os, sys
+    from pathlib import Path
+    from durian.recipe import launch
+    Path(sys.argv[1]).write_text("written before training\\n")
+    try:
+        launch._run([sys.executable, sys.argv[2]], dict(os.environ), Path(sys.argv[3]), 120)
+    except launch.Interrupted as error:
+        print(f"interrupted by {error.signum}", flush=True)
+        raise SystemExit(128 + error.signum)
+""")
+SNAKEFILE = """
+include: {signals!r}
+
+rule train:
+    output: "train/config.yaml"
+    log: "logs/train.log"
+    shell: "python {host!r} {{output}} {fake!r} {verl_log!r} > {{log}} 2>&1"
+"""
+
+
+@pytest.fixture
+def workflow(tmp_path):
+    """A one-rule workflow in ``tmp_path``; every process of a run carries a marker in its environment."""
+    (tmp_path / "fake_verl.py").write_text(FAKE_VERL)
+    (tmp_path / "host.py").write_text(HOST)
+    (tmp_path / "Snakefile").write_text(SNAKEFILE.format(
+        signals=str(ROOT / "workflow" / "rules" / "signals.smk"), host=str(tmp_path / "host.py"),
+        fake=str(tmp_path / "fake_verl.py"), verl_log=str(tmp_path / "verl.log")))
+    marker = f"DURIAN_INTERRUPT_TEST={uuid.uuid4().hex}"
+    env = {**os.environ, "FAKE_PIDS": str(tmp_path / "pids"), marker.split("=")[0]: marker.split("=")[1],
+           "PATH": os.pathsep.join([str(SNAKEMAKE.parent), os.environ["PATH"]])}
+    yield tmp_path, env, marker
+    if (tmp_path / "pids").exists():  # whatever the outcome, leave no sleeper behind
+        for pid in map(int, (tmp_path / "pids").read_text().split()):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def snakemake(workdir: Path, env: dict, *args: str, **popen) -> subprocess.Popen:
+    command = [str(SNAKEMAKE), "--snakefile", str(workdir / "Snakefile"), "--directory", str(workdir),
+               "--cores", "1", *args]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def wait_for_tree(run: subprocess.Popen, pids_file: Path, timeout: float = 30) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while not pids_file.exists():
+        assert run.poll() is None, run.communicate()[0]
+        assert time.monotonic() < deadline, "the fake verl never came up"
+        time.sleep(0.05)
+    pids = [int(p) for p in pids_file.read_text().split()]
+    assert len(pids) == 3 and all(alive(pid) for pid in pids)
+    return pids
+
+
+@pytest.mark.parametrize("fault", ["ctrl-c", "sigterm", "sigint"])
+def test_an_interrupted_workflow_ends_the_jobs_whole_tree_and_redoes_the_job(fault, workflow, job_counts):
+    workdir, env, marker = workflow
+    # its own session, as a terminal gives a command: Ctrl-C is SIGINT to that process group
+    run = snakemake(workdir, env, start_new_session=True)
+    try:
+        pids = wait_for_tree(run, workdir / "pids")
+        assert (workdir / "train" / "config.yaml").exists()
+        if fault == "ctrl-c":
+            os.killpg(run.pid, signal.SIGINT)
+        else:
+            run.send_signal(signal.SIGTERM if fault == "sigterm" else signal.SIGINT)
+        console, _ = run.communicate(timeout=10)
+        assert still_running(pids, 5) == [], f"{fault} left the training's processes behind"
+        assert still_naming(marker, 5) == [], f"{fault} left processes of the run behind"
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.communicate()
+    signum = signal.SIGTERM if fault == "sigterm" else signal.SIGINT
+    assert run.returncode != 0, console
+    assert f"interrupted by {signum}" in (workdir / "logs" / "train.log").read_text(), console
+    # The partial output is removed (a failed job) or kept but recorded as incomplete (Ctrl-C):
+    # either way a rerun redoes the job (the profiles' rerun-incomplete), never trusting it.
+    if (workdir / "train" / "config.yaml").exists():
+        dry, _ = snakemake(workdir, env, "-n").communicate(timeout=60)
+        assert "IncompleteFilesException" in dry and "train/config.yaml" in dry, dry
+    redo, _ = snakemake(workdir, env, "-n", "--rerun-incomplete").communicate(timeout=60)
+    assert job_counts(redo) == {"train": 1, "total": 1}, redo
