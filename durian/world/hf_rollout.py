@@ -10,6 +10,7 @@ from verl: it registers once verl's rollout modules are imported.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import importlib.abc
 import inspect
@@ -40,8 +41,28 @@ def expand_image_pads(prompt_ids: list[int], pad_id: int, counts: list[int]) -> 
     return out
 
 
+@dataclasses.dataclass
+class _Request:
+    """One agent-loop call waiting for the next batch."""
+
+    prompt_ids: list[int]
+    params: dict[str, Any]
+    images: list[Any] | None
+    done: asyncio.Future
+
+
+def _batch_key(params: dict[str, Any]) -> tuple | None:
+    """Requests with equal keys share one ``generate``; a seeded request runs alone (its seed fixes
+    its own draw, which a batch would mix with others')."""
+    if "seed" in params:
+        return None
+    return tuple(sorted((k, v) for k, v in params.items() if k not in ("max_tokens", "max_new_tokens", "logprobs")))
+
+
 class HFRolloutServer:
-    """Generation with transformers, one request at a time; a Ray actor in a run, a plain object in tests."""
+    """Generation with transformers; the agent loop's concurrent requests are batched into one
+    left-padded ``generate`` of at most ``rollout.max_num_seqs`` rows (vLLM's own batch bound).
+    A Ray actor in a run, a plain object in tests."""
 
     def __init__(self, config: Any, model_config: Any, replica_rank: int = 0, device: str | None = None) -> None:
         import torch
@@ -74,11 +95,16 @@ class HFRolloutServer:
         eos = self.model.generation_config.eos_token_id
         eos = [eos] if isinstance(eos, int) else list(eos or [])
         eos += [i for i in (self.tokenizer.eos_token_id, vocab.get("<|im_end|>")) if i is not None and i not in eos]
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos[0]
+        self.eos_ids = set(eos)
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else eos[0]
         # A neutral config: generate() fills every unset field from the model's own generation_config
         # (Qwen ships repetition_penalty=1.05, top_k=1, ...), which verl's sampling params must override.
-        self.model.generation_config = GenerationConfig(eos_token_id=eos, pad_token_id=pad)
+        self.model.generation_config = GenerationConfig(eos_token_id=eos, pad_token_id=self.pad_id)
+        self.max_batch = max(1, int(self.config.max_num_seqs or 1))
         self._lock = threading.Lock()
+        self._waiting: list[_Request] = []
+        self._draining = False
+        self.batches: list[int] = []  # the size of every generate call, for tests and benchmarks
 
     def get_server_address(self) -> str:
         return server_name(self.replica_rank)
@@ -92,57 +118,110 @@ class HFRolloutServer:
 
         if video_data:
             raise NotImplementedError("the hf rollout does not take videos")
-        ids, logps = await asyncio.to_thread(self._generate, list(prompt_ids), dict(sampling_params), image_data)
+        request = _Request(list(prompt_ids), dict(sampling_params), image_data, asyncio.get_running_loop().create_future())
+        self._waiting.append(request)
+        if not self._draining:
+            self._draining = True
+            asyncio.get_running_loop().create_task(self._drain())
+        ids, logps = await request.done
         return TokenOutput(
             token_ids=ids, log_probs=logps, stop_reason="completed", extra_fields={"global_steps": self.global_steps}
         )
 
-    def _generate(self, prompt_ids: list[int], params: dict[str, Any], images: list[Any] | None) -> tuple:
-        import torch
+    async def _drain(self) -> None:
+        """Generate for the waiting requests, batch after batch; requests that arrive during a batch
+        form the next one."""
+        try:
+            await asyncio.sleep(0)  # let the other requests of this scheduling round arrive
+            while self._waiting:
+                head = _batch_key(self._waiting[0].params)
+                batch = [self._waiting.pop(0)] if head is None else \
+                    [r for r in self._waiting if _batch_key(r.params) == head][: self.max_batch]
+                self._waiting = [r for r in self._waiting if all(r is not b for b in batch)]
+                try:
+                    results = await asyncio.to_thread(self._generate_batch, batch)
+                except Exception as error:  # each caller sees the failure of its own batch
+                    for request in batch:
+                        request.done.set_exception(error)
+                    continue
+                for request, result in zip(batch, results):
+                    request.done.set_result(result)
+        finally:
+            self._draining = False
 
-        inputs: dict[str, torch.Tensor] = {}
-        if images:
-            vision = self.processor.image_processor(images=images, return_tensors="pt")
+    def _prepare(self, request: _Request) -> tuple[list[int], dict[str, Any], int]:
+        """The request's prompt ids with its image pads expanded, its vision inputs, its token budget."""
+        inputs: dict[str, Any] = {}
+        prompt_ids = request.prompt_ids
+        if request.images:
+            vision = self.processor.image_processor(images=request.images, return_tensors="pt")
             counts = (vision["image_grid_thw"].prod(-1) // self.processor.image_processor.merge_size**2).tolist()
             prompt_ids = expand_image_pads(prompt_ids, self.processor.image_token_id, counts)
-            inputs["pixel_values"] = vision["pixel_values"].to(self.device, self.dtype)
-            inputs["image_grid_thw"] = vision["image_grid_thw"].to(self.device)
-        input_ids = torch.tensor([prompt_ids], device=self.device)
-        if self.mm_token_types:
-            inputs["mm_token_type_ids"] = (input_ids == getattr(self.processor, "image_token_id", -1)).long()
-
-        c = self.config
+            inputs = {"pixel_values": vision["pixel_values"], "image_grid_thw": vision["image_grid_thw"]}
+        c, params = self.config, request.params
         max_tokens = params.get("max_tokens", params.get("max_new_tokens"))
         if max_tokens is None:
             max_tokens = min(c.response_length, c.prompt_length + c.response_length - len(prompt_ids))
         if c.max_model_len:
             max_tokens = min(max_tokens, c.max_model_len - len(prompt_ids))
-        max_tokens = max(1, int(max_tokens))
+        return prompt_ids, inputs, max(1, int(max_tokens))
+
+    def _generate_batch(self, batch: list[_Request]) -> list[tuple]:
+        import torch
+
+        prepared = [self._prepare(r) for r in batch]
+        width = max(len(ids) for ids, _, _ in prepared)
+        # left padding: every row's next token is at the same position
+        input_ids = torch.tensor([[self.pad_id] * (width - len(ids)) + ids for ids, _, _ in prepared], device=self.device)
+        attention_mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids, _, _ in prepared],
+                                      device=self.device)
+        inputs: dict[str, torch.Tensor] = {}
+        vision = [v for _, v, _ in prepared if v]
+        if vision:
+            inputs["pixel_values"] = torch.cat([v["pixel_values"] for v in vision]).to(self.device, self.dtype)
+            inputs["image_grid_thw"] = torch.cat([v["image_grid_thw"] for v in vision]).to(self.device)
+        if self.mm_token_types:
+            inputs["mm_token_type_ids"] = (input_ids == getattr(self.processor, "image_token_id", -1)).long()
+
+        params = batch[0].params
+        budgets = [b for _, _, b in prepared]
         temperature = float(params.get("temperature", 1.0))
         gen: dict[str, Any] = {
-            "max_new_tokens": max_tokens, "do_sample": temperature > 0, "suppress_tokens": self.banned_ids,
+            "max_new_tokens": max(budgets), "do_sample": temperature > 0, "suppress_tokens": self.banned_ids,
             "repetition_penalty": float(params.get("repetition_penalty", 1.0)),
             "return_dict_in_generate": True, "output_logits": True,
         }
         if temperature > 0:  # verl's top_k=-1 means "off", as HF's 0 does
             top_k = max(0, int(params.get("top_k") or 0))
             gen.update(temperature=temperature, top_p=float(params.get("top_p", 1.0)), top_k=top_k)
-        if params.get("ignore_eos", c.ignore_eos):
-            gen["min_new_tokens"] = max_tokens
+        ignore_eos = params.get("ignore_eos", self.config.ignore_eos)
+        if ignore_eos:
+            gen["min_new_tokens"] = max(budgets)
         with self._lock, torch.no_grad():
             if "seed" in params:
                 torch.manual_seed(int(params["seed"]))
-            out = self.model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **inputs, **gen)
-        token_ids = out.sequences[0, len(prompt_ids) :].tolist()
-        if not params.get("logprobs", False):
-            return token_ids, None
-        # Log-probs of the distribution actually sampled from: temperature applied, vision tokens banned.
-        logits = torch.stack(out.logits)[: len(token_ids), 0].float()
-        logits[:, self.banned_ids] = float("-inf")
-        if temperature > 0 and not (c.logprobs_mode or "").startswith("raw"):
-            logits = logits / temperature
-        picked = torch.log_softmax(logits, -1).gather(-1, torch.tensor(token_ids, device=logits.device)[:, None])
-        return token_ids, picked[:, 0].tolist()
+            out = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, **inputs, **gen)
+        self.batches.append(len(batch))
+        logits = torch.stack(out.logits).float() if any(r.params.get("logprobs") for r in batch) else None
+        results = []
+        for row, (request, budget) in enumerate(zip(batch, budgets)):
+            # a row is cut at its own budget, then after its first end token (later tokens are padding)
+            token_ids = out.sequences[row, width : width + budget].tolist()
+            if not ignore_eos:
+                stop = next((i for i, t in enumerate(token_ids) if t in self.eos_ids), None)
+                token_ids = token_ids if stop is None else token_ids[: stop + 1]
+            if logits is None or not request.params.get("logprobs", False):
+                results.append((token_ids, None))
+                continue
+            # Log-probs of the distribution actually sampled from: temperature applied, vision tokens banned.
+            row_logits = logits[: len(token_ids), row].clone()
+            row_logits[:, self.banned_ids] = float("-inf")
+            if temperature > 0 and not (self.config.logprobs_mode or "").startswith("raw"):
+                row_logits = row_logits / temperature
+            picked = torch.log_softmax(row_logits, -1).gather(
+                -1, torch.tensor(token_ids, device=row_logits.device)[:, None])
+            results.append((token_ids, picked[:, 0].tolist()))
+        return results
 
     async def update_weights(self, weights: dict[str, Any], global_steps: int | None = None) -> None:
         """Load a bucket of named tensors (Hugging Face state-dict names) into the model."""

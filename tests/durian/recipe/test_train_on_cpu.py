@@ -4,6 +4,7 @@ the Hugging Face export and resumption. Each run starts Ray and verl's workers (
 import json
 
 import pytest
+from process_tree import still_naming
 
 from durian.recipe import launch as launcher
 from durian.world import probe, task
@@ -19,11 +20,23 @@ def smoke_run(smoke_world, smoke_data, out, arm: str, **kwargs) -> dict:
                 val_files=str(smoke_data["val"]), out=out / arm, time_limit=600, **kwargs)
 
 
-def test_durian_on_dapo_trains_with_its_inputs_and_dapos_filter(smoke_world, smoke_data, tmp_path):
+def test_durian_on_dapo_trains_with_its_inputs_and_filter_and_resumes_after_a_kill(smoke_world, smoke_data, tmp_path):
+    """One run serves both: dapo-durian is killed after its first checkpoint, then resumed to step 2."""
     extra = {"+algorithm.durian.num_reasoning_groups": 4}
-    run = launcher.train(**smoke_run(smoke_world, smoke_data, tmp_path, "dapo-durian", steps=2, extra=extra))
+    kwargs = smoke_run(smoke_world, smoke_data, tmp_path, "dapo-durian", steps=2, extra=extra)
+    with pytest.raises(launcher.TrainingFailed, match="stopped on purpose after checkpoint 1"):
+        launcher.train(**kwargs, stop_after_checkpoint=1)
+    assert still_naming(str(kwargs["out"]), within=5) == []  # verl and every Ray process of the killed attempt
+    run = launcher.train(**kwargs)
     metrics = read_metrics(run)
     assert [m["step"] for m in metrics] == [1, 2]
+    attempts = sorted((run / "attempts").glob("*.jsonl"))
+    assert len(attempts) == 2
+    resumed_steps = [json.loads(line)["step"] for line in attempts[1].read_text().splitlines()]
+    assert resumed_steps == [2]  # the second attempt did not start over
+    timing = json.loads((run / "timing.json").read_text())["attempts"]
+    assert [(a["attempt"], a["exit_code"]) for a in timing][1] == ("002", 0)
+    assert all(a["seconds"] > 0 for a in timing)
     for m in metrics:
         assert m["durian/perceptual_groups_used"] == 3  # S1, S2, S3 over the batch's 4 prompts
         assert m["durian/reasoning_groups_used"] == 4  # b = 4 quantile groups of confidence
@@ -38,21 +51,27 @@ def test_durian_on_dapo_trains_with_its_inputs_and_dapos_filter(smoke_world, smo
     processor = AutoProcessor.from_pretrained(run / "model")
     [[text]] = probe.generate(model, processor, task.make_split(0, "val", 1, 112))
     assert isinstance(text, str)
+    check_exported_weights(run, smoke_world / "model")
 
 
-def test_a_killed_run_resumes_from_its_last_checkpoint(smoke_world, smoke_data, tmp_path):
-    kwargs = smoke_run(smoke_world, smoke_data, tmp_path, "grpo", steps=3)
-    with pytest.raises(launcher.TrainingFailed, match="stopped on purpose after checkpoint 1"):
-        launcher.train(**kwargs, stop_after_checkpoint=1)
-    run = launcher.train(**kwargs)
-    assert [m["step"] for m in read_metrics(run)] == [1, 2, 3]
-    attempts = sorted((run / "attempts").glob("*.jsonl"))
-    assert len(attempts) == 2
-    resumed_steps = [json.loads(line)["step"] for line in attempts[1].read_text().splitlines()]
-    assert resumed_steps[0] >= 2 and resumed_steps[-1] == 3  # the second attempt did not start over
-    timing = json.loads((run / "timing.json").read_text())["attempts"]
-    assert [(a["attempt"], a["exit_code"]) for a in timing][1] == ("002", 0)
-    assert all(a["seconds"] > 0 for a in timing)
-    assert (run / "model" / "model.safetensors").exists()
-    for m in read_metrics(run):
-        assert 0 <= m["durian_stats/effective_share"] <= 1 and m["durian_stats/prompts"] == 4
+def check_exported_weights(run, base_model) -> None:
+    """model/ holds the last checkpoint's weights (in the exported dtype), which differ from the base's."""
+    import torch
+    from safetensors.torch import load_file
+
+    exported = load_file(run / "model" / "model.safetensors")
+    base = load_file(base_model / "model.safetensors")
+    step = (run / "checkpoints" / "latest_checkpointed_iteration.txt").read_text().strip()
+    shard = torch.load(run / "checkpoints" / f"global_step_{step}" / "actor" / "model_world_size_1_rank_0.pt",
+                       weights_only=False, map_location="cpu")
+    # the FSDP state dict names the modules as transformers' Qwen2.5-VL class does; the Hugging Face
+    # files keep the older names (the lm_head is tied to the embeddings there)
+    rename = lambda k: k.replace("model.language_model.", "model.").replace("model.visual.", "visual.")  # noqa: E731
+    checkpoint = {rename(k): (v.full_tensor() if hasattr(v, "full_tensor") else v) for k, v in shard.items()}
+    assert set(exported) == set(base) and set(exported) <= set(checkpoint)
+    for name, tensor in exported.items():
+        assert torch.equal(tensor, checkpoint[name].to(tensor.dtype)), name
+    changed = [name for name, tensor in exported.items() if not torch.equal(tensor, base[name].to(tensor.dtype))]
+    assert len(changed) > len(exported) // 2, "training left most of the base model's weights as they were"
+    trained = [name for name in base if not torch.equal(base[name], checkpoint[name].to(base[name].dtype))]
+    assert trained, "the checkpoint is the base model"

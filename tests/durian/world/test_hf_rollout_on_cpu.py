@@ -196,3 +196,53 @@ def test_weights_pushed_through_the_adapter_drive_generation(server, prompt):
     finally:
         asyncio.run(server.update_weights(original))
     assert greedy(server, prompt).token_ids == before
+
+
+def encode(server, example):
+    messages = task.prompt_content(example.question, example.image)
+    text = server.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    return server.processor(text=[text], images=[example.image], return_tensors="pt")["input_ids"][0].tolist()
+
+
+def test_concurrent_requests_share_one_left_padded_generate_with_the_answers_of_one_at_a_time(server):
+    """What the agent loop does: many requests at once. They are batched into one ``generate`` (rows of
+    different prompt lengths, left-padded) and each gets the tokens and log-probs it gets alone."""
+    examples = task.make_split(3, "val", 6, 112)
+    prompts = [(encode(server, e), [e.image]) for e in examples]
+    assert len({len(ids) for ids, _ in prompts}) > 1  # the rows really need padding
+    params = {"temperature": 0, "top_p": 1.0, "top_k": -1, "logprobs": True}
+
+    async def calls(together: bool):
+        requests = [server.generate(ids, params, f"r{i}", image_data=images) for i, (ids, images) in enumerate(prompts)]
+        return await asyncio.gather(*requests) if together else [await r for r in requests]
+
+    server.batches.clear()
+    alone = asyncio.run(calls(together=False))
+    assert server.batches == [1] * 6
+    together = asyncio.run(calls(together=True))
+    assert server.batches[6:] == [6]
+    eos = set(server.model.generation_config.eos_token_id)
+    for one, batched in zip(alone, together):
+        assert batched.token_ids == one.token_ids
+        assert not eos & set(batched.token_ids[:-1])  # nothing after a row's own end token
+        assert torch.allclose(torch.tensor(batched.log_probs), torch.tensor(one.log_probs), atol=1e-4)
+
+
+def test_batches_are_bounded_by_max_num_seqs_and_seeded_requests_run_alone(smoke_world):
+    from verl.workers.config import HFModelConfig, RolloutConfig
+
+    config = RolloutConfig(name="hf", dtype="float32", prompt_length=256, response_length=8, max_num_seqs=4)
+    small = hf.HFRolloutServer(config, HFModelConfig(path=str(smoke_world / "model")), device="cpu")
+    example = task.make_split(0, "val", 1, 112)[0]
+    ids = encode(small, example)
+
+    async def calls(params_of):
+        return await asyncio.gather(*[small.generate(ids, params_of(i), f"r{i}", image_data=[example.image])
+                                      for i in range(6)])
+
+    outputs = asyncio.run(calls(lambda i: {"temperature": 1.0, "max_tokens": 8}))
+    assert small.batches == [4, 2] and all(1 <= len(o.token_ids) <= 8 for o in outputs)
+    small.batches.clear()
+    seeded = asyncio.run(calls(lambda i: {"temperature": 5.0, "max_tokens": 6, "seed": i % 2}))
+    assert small.batches == [1] * 6
+    assert seeded[0].token_ids == seeded[2].token_ids == seeded[4].token_ids  # each seed still fixes its draw
