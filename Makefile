@@ -5,7 +5,7 @@ UV := .tools/bin/uv
 EXTRAS := --extra train --extra eval --extra workflow --extra dev
 PYTHON := .venv/bin/python
 
-.PHONY: test reproduce env browser benchmarks clean-env
+.PHONY: test reproduce preflight env browser benchmarks clean-env
 
 test: env browser
 	$(PYTHON) -m pytest
@@ -14,6 +14,13 @@ test: env browser
 reproduce: env
 	.venv/bin/snakemake --cores all --workflow-profile workflow/profiles/local reproduce_table1
 	@echo "report: results/smoke/reports/table1/report.html"
+
+# Before GPU days, on one GPU (~10 min): the paper scale's code paths on the tiny world (FSDP on CUDA,
+# vLLM rollouts for 2 steps of dapo-durian, the vLLM evaluation on the fixtures, the judge if
+# DURIAN_JUDGE_URL and DURIAN_JUDGE_MODEL are set); stops at the first failure with its root cause.
+# `python -m durian.recipe.preflight --dry-run` shows the commands without a GPU.
+preflight: env
+	$(PYTHON) -m durian.recipe.preflight --out results/preflight
 
 env: .venv/.synced
 

@@ -6,22 +6,32 @@ questions, accuracy, seconds).
 
     python -m eval.run --model DIR_OR_HUB_ID --run RUN --out DIR --benchmarks mathvista,wemath \\
         [--data-file wemath=FILE_OR_FOLDER ...] [--limit N] [--max-new-tokens N] [--backend hf|vllm] \\
-        [--device cpu] [--min-pixels N] [--max-pixels N] [--scoring judge --judge-url URL --judge-model M]
+        [--device cpu] [--min-pixels N] [--max-pixels N] [--split mathvision=test] \\
+        [--extraction hallusionbench=strict] [--skip-bad-rows] \\
+        [--scoring judge --judge-url URL --judge-model M [--judge-key-env VAR] [--judge-timeout S]]
 
-``--benchmark NAME`` (one) and ``--data-files PATH`` (its source) keep working.
+``--benchmark NAME`` (one) and ``--data-files PATH`` (its source) keep working. With ``--scoring
+judge`` the key variable and the endpoint are checked before anything is generated, and the
+answers are written to ``<out>/<benchmark>.generations.jsonl`` before they are judged: a rerun after
+a judge failure reuses them. A row that cannot be evaluated (image missing or undecodable, answer
+missing) stops the run with one line naming it; ``--skip-bad-rows`` leaves such rows out and records
+them in ``<out>/<benchmark>.bad_rows.json`` (the result's ``skipped``).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from durian.experiment import BENCHMARKS
-from eval.judge import JudgeConfig
+from eval.judge import JudgeConfig, JudgeError
+from eval.rows import BadRowError
 from eval.session import PAPER_MAX_PIXELS, PAPER_MIN_PIXELS, Session, Settings
+from eval.task import task
 
 
 def evaluate(model_dir: str | os.PathLike, benchmark: str, out_dir: str | os.PathLike, *, run: str,
@@ -51,12 +61,30 @@ def _benchmarks(text: str) -> list[str]:
     return names
 
 
-def _data_file(text: str) -> tuple[str, str]:
+def _data_file(text: str, what: str = "PATH") -> tuple[str, str]:
     benchmark, sep, path = text.partition("=")
     if not sep or not path or benchmark not in BENCHMARKS:
-        raise argparse.ArgumentTypeError(f"expected BENCHMARK=PATH with BENCHMARK one of {', '.join(BENCHMARKS)}, "
+        raise argparse.ArgumentTypeError(f"expected BENCHMARK={what} with BENCHMARK one of {', '.join(BENCHMARKS)}, "
                                          f"got {text!r}")
     return benchmark, path
+
+
+def _split(text: str) -> tuple[str, str]:
+    benchmark, split = _data_file(text, "SPLIT")
+    try:
+        task(benchmark).check_split(split)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return benchmark, split
+
+
+def _extraction(text: str) -> tuple[str, str]:
+    benchmark, name = _data_file(text, "EXTRACTION")
+    try:
+        task(benchmark).adapter.extraction(name)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return benchmark, name
 
 
 def parser() -> argparse.ArgumentParser:
@@ -77,7 +105,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--judge-url", help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
     p.add_argument("--judge-model")
     p.add_argument("--judge-key-env", default="OPENAI_API_KEY", help="variable holding the API key ('' for none)")
-    p.add_argument("--limit", type=int, help="the first N questions of each benchmark")
+    p.add_argument("--judge-timeout", type=float, default=JudgeConfig.timeout_seconds,
+                   help="seconds per judge request (default %(default)s)")
+    p.add_argument("--split", type=_split, action="append", default=[], metavar="BENCHMARK=SPLIT",
+                   help="a benchmark's split other than its task's (mathvision=test: the full 3,040); repeatable")
+    p.add_argument("--extraction", type=_extraction, action="append", default=[], metavar="BENCHMARK=NAME",
+                   help="a rule-scored benchmark's extraction (hallusionbench=strict: the last \\boxed{} only, "
+                        "the paper protocol; lenient: the default); repeatable")
+    p.add_argument("--skip-bad-rows", action="store_true",
+                   help="leave out rows that cannot be evaluated, recorded in <out>/<benchmark>.bad_rows.json")
+    p.add_argument("--limit", type=int, help="the first N questions of each benchmark (N >= 1)")
     p.add_argument("--max-new-tokens", type=int, help="default: the tasks' (eval/tasks/_default_template_yaml)")
     p.add_argument("--backend", choices=["hf", "vllm"], default="hf")
     p.add_argument("--device", help="default: cuda when available, else cpu")
@@ -87,9 +124,18 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _fail(message: str) -> NoReturn:
+    print(f"eval.run: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = parser()
     args = p.parse_args(argv)
+    if args.limit is not None and args.limit < 1:
+        _fail(f"--limit: a positive number of questions (leave it out for all), got {args.limit}")
+    if not args.judge_timeout > 0:
+        _fail(f"--judge-timeout: positive seconds, got {args.judge_timeout}")
     benchmarks = args.benchmarks or [args.benchmark]
     if args.data_files is not None:
         if len(benchmarks) != 1:
@@ -104,15 +150,23 @@ def main(argv: list[str] | None = None) -> None:
     if args.scoring == "judge":
         if not (args.judge_url and args.judge_model):
             p.error("--scoring judge needs --judge-url and --judge-model")
-        judge = JudgeConfig(args.judge_url, args.judge_model, args.judge_key_env or None)
+        judge = JudgeConfig(args.judge_url, args.judge_model, args.judge_key_env or None,
+                            timeout_seconds=args.judge_timeout)
+    for option, pairs in (("--split", args.split), ("--extraction", args.extraction)):
+        if len(dict(pairs)) != len(pairs):
+            p.error(f"{option}: a benchmark given twice")
     if args.device is None:
         import torch
 
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
-    evaluate_many(args.model, benchmarks, args.out, run=args.run, data_files=data_files,
-                  progress=lambda line: print(line, flush=True), scoring=args.scoring, judge=judge, limit=args.limit,
-                  max_new_tokens=args.max_new_tokens, backend=args.backend, device=args.device,
-                  min_pixels=args.min_pixels, max_pixels=args.max_pixels, entropy_model=args.entropy_model)
+    try:
+        evaluate_many(args.model, benchmarks, args.out, run=args.run, data_files=data_files,
+                      progress=lambda line: print(line, flush=True), scoring=args.scoring, judge=judge,
+                      limit=args.limit, max_new_tokens=args.max_new_tokens, backend=args.backend, device=args.device,
+                      min_pixels=args.min_pixels, max_pixels=args.max_pixels, entropy_model=args.entropy_model,
+                      splits=dict(args.split), extraction=dict(args.extraction), skip_bad_rows=args.skip_bad_rows)
+    except (BadRowError, JudgeError) as error:  # their messages name the row or the judge: no traceback
+        _fail(str(error))
 
 
 if __name__ == "__main__":

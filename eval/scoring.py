@@ -43,14 +43,42 @@ class Target:
 
     def __post_init__(self) -> None:
         if self.kind == "choice":
-            if self.answer not in LETTERS[: len(self.options)]:
+            # no options: they are drawn in the image (MathVerse Vision Only), the letter alone is graded
+            if self.answer not in (LETTERS[: len(self.options)] if self.options else LETTERS):
                 raise ValueError(f"choice answer {self.answer!r} is not a letter of {len(self.options)} options")
         elif self.kind == "yesno" and self.answer not in ("yes", "no"):
             raise ValueError(f"yes/no answer must be 'yes' or 'no', got {self.answer!r}")
 
     @property
+    def letters(self) -> str:
+        """The option letters a response may name: one per option; without options, A-E (or up to
+        the gold letter)."""
+        if self.kind != "choice":
+            return ""
+        if self.options:
+            return LETTERS[: len(self.options)]
+        return LETTERS[: max(5, LETTERS.index(self.answer) + 1)]
+
+    @property
     def gold_text(self) -> str:
-        return self.options[LETTERS.index(self.answer)] if self.kind == "choice" else self.answer
+        if self.kind == "choice" and self.options:
+            return self.options[LETTERS.index(self.answer)]
+        return self.answer
+
+
+def choice_target(answer: str, options: Sequence[str] = ()) -> Target:
+    """A multiple-choice target: ``answer`` a letter ("B", "(B)", "B."), graded against ``options``
+    when the gold letter is among them, else as a letter alone (options unparseable or only in the image)."""
+    letter = _choice_letter(answer)
+    if letter is None:
+        raise ValueError(f"choice answer {answer!r} is not an option letter")
+    options = tuple(options)
+    return Target(letter, "choice", options if letter in LETTERS[: len(options)] else ())
+
+
+def _choice_letter(answer: str) -> str | None:
+    match = re.fullmatch(r"\s*\(?([A-H])\)?\s*[.:)]?\s*", str(answer))
+    return match.group(1) if match else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,17 +208,31 @@ def grade(pred: str | None, target: Target) -> bool:
         return yes_no(pred) == target.answer
     if target.kind == "math":
         return math_equal(pred, target.answer, target.precision)
-    letters = LETTERS[: len(target.options)]
-    letter = as_letter(pred, letters)
+    letter = as_letter(pred, target.letters)
     if letter is not None:
         return letter == target.answer
     matching = [LETTERS[i] for i, option in enumerate(target.options) if math_equal(pred, option, target.precision)]
     return target.answer in matching
 
 
-def score(response: str, target: Target) -> Verdict:
-    letters = LETTERS[: len(target.options)]
-    extracted, method = extract_answer(response, target.kind, letters)
+Extraction = Literal["lenient", "strict"]
+EXTRACTIONS: tuple[str, ...] = ("lenient", "strict")
+
+
+def score(response: str, target: Target, extraction: Extraction = "lenient") -> Verdict:
+    """``lenient``: :func:`extract_answer`'s order, then :func:`grade`. ``strict`` (NoisyRollout's
+    HallusionBench protocol): the last ``\\boxed{}`` anywhere in the response (empty boxes ignored),
+    no fallback; a yes/no answer must be exactly "yes" or "no" (case aside)."""
+    if extraction == "strict":
+        boxed = last_boxed(response.replace("\\boxed{}", ""))
+        if boxed is None:
+            return Verdict(None, "none", False)
+        if target.kind == "yesno":
+            return Verdict(boxed.strip(), "boxed_only", boxed.strip().lower() == target.answer)
+        return Verdict(boxed.strip(), "boxed_only", grade(boxed, target))
+    if extraction != "lenient":
+        raise ValueError(f"extraction: one of {', '.join(EXTRACTIONS)}, got {extraction!r}")
+    extracted, method = extract_answer(response, target.kind, target.letters)
     return Verdict(extracted, method, grade(extracted, target))
 
 
@@ -209,7 +251,8 @@ def parse_options(text: str) -> tuple[str, ...]:
                 break
     for i, mark in enumerate(kept):
         end = kept[i + 1].start() if i + 1 < len(kept) else len(text)
-        options.append(text[mark.end() : end].strip().rstrip(";").strip())
+        option = text[mark.end() : end].strip().rstrip(";").strip()
+        options.append(option[:-1].rstrip() if option.endswith(".") and len(option) > 1 else option)
     return tuple(options) if len(options) >= 2 else ()
 
 

@@ -18,9 +18,10 @@ import dataclasses
 import importlib.metadata
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, Self
 
@@ -28,7 +29,9 @@ import tenacity
 import torch
 
 from eval import TASKS_DIR
+from eval import rows as rows_mod
 from eval.judge import Judge, JudgeConfig
+from eval.rows import BadRowError
 from eval.task import Task, task, template
 
 Backend = Literal["hf", "vllm"]
@@ -49,6 +52,9 @@ class Settings:
     scoring: Literal["rules", "judge"] = "rules"
     judge: JudgeConfig | None = None
     entropy_model: str | None = None  # the vision encoder for visual entropy (None: the model's own)
+    splits: Mapping[str, str] = dataclasses.field(default_factory=dict)  # benchmark -> split (default: its yaml's)
+    extraction: Mapping[str, str] = dataclasses.field(default_factory=dict)  # benchmark -> rule extraction
+    skip_bad_rows: bool = False  # leave out rows that cannot be evaluated (recorded), instead of failing
 
     def __post_init__(self) -> None:
         if self.scoring not in ("rules", "judge"):
@@ -57,6 +63,13 @@ class Settings:
             raise ValueError("scoring='judge' needs a JudgeConfig, and a JudgeConfig needs scoring='judge'")
         if self.backend not in ("hf", "vllm"):
             raise ValueError(f"backend: must be 'hf' or 'vllm', got {self.backend!r}")
+        if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int)
+                                       or self.limit < 1):
+            raise ValueError(f"limit: a positive number of questions (None: all), got {self.limit!r}")
+        for benchmark, split in self.splits.items():
+            task(benchmark).check_split(split)
+        for benchmark, name in self.extraction.items():
+            task(benchmark).adapter.extraction(name)
 
     @property
     def new_tokens(self) -> int:
@@ -100,7 +113,7 @@ class Session:
             self.settings.backend, self.model_dir, device=self.settings.device, min_pixels=self.settings.min_pixels,
             max_pixels=self.settings.max_pixels, max_new_tokens=self.settings.new_tokens)
         self.encoder = self.settings.entropy_model or self.model_dir
-        self._lm = self._hf_model = self._scorer = self._tower = self._manager = None
+        self._lm = self._hf_model = self._scorer = self._tower = self._manager = self._judge = None
 
     def __enter__(self) -> Self:
         return self
@@ -110,7 +123,7 @@ class Session:
 
     def close(self) -> None:
         """Drop the loaded models (a later :meth:`evaluate` loads them again)."""
-        self._lm = self._hf_model = self._scorer = self._tower = self._manager = None
+        self._lm = self._hf_model = self._scorer = self._tower = self._manager = self._judge = None
 
     # ---------------------------------------------------------------------- loaded once per session
     def lm(self):
@@ -160,28 +173,122 @@ class Session:
         return self._tower
 
     # -------------------------------------------------------------------------------- evaluate
+    def judge_for(self, spec: Task) -> Judge | None:
+        """The run's judge, for a benchmark with a judge protocol; checked (key and endpoint) once."""
+        if self.settings.judge is None or not spec.judged:
+            return None
+        if self._judge is None:
+            judge = Judge(self.settings.judge)
+            judge.check()  # before any generation: an unset key or an unreachable judge fails now
+            self._judge = judge
+        return self._judge
+
     def evaluate(self, benchmark: str, out_dir: str | os.PathLike, data_files: str | os.PathLike | None = None) -> Path:
-        """Evaluate ``benchmark`` (a key of :data:`durian.experiment.BENCHMARKS`); returns the summary's path."""
-        spec = task(benchmark)
-        judge = Judge(self.settings.judge) if self.settings.judge is not None and spec.judged else None
-        config = spec.lmms_config(data_files, self.settings.new_tokens, judge)
+        """Evaluate ``benchmark`` (a key of :data:`durian.experiment.BENCHMARKS`); returns the summary's path.
+
+        Order: the judge checked, the rows checked, the answers generated (or the matching
+        generations file reused), written, then scored, then the results written."""
+        spec, s, out_dir = task(benchmark), self.settings, Path(out_dir)
+        judge = self.judge_for(spec)
+        split, extraction = spec.check_split(s.splits.get(benchmark)), spec.adapter.extraction(s.extraction.get(benchmark))
+        config = spec.lmms_config(data_files, s.new_tokens, split=split, extraction=extraction)
         start = time.perf_counter()
-        generated = self._generate(spec, config, judged=judge is not None)
-        rows = self._rows(spec, generated)
-        accuracy = float(generated.metrics["accuracy,none"])
-        if abs(accuracy - sum(r["correct"] for r in rows) / len(rows)) > 1e-9:
-            raise RuntimeError(f"lmms-eval's accuracy {accuracy} disagrees with the per-sample records")
+        original, found = spec.process_docs(), {}
+        config["process_docs"] = partial(rows_mod.screen, benchmark=benchmark, adapter=spec.adapter,
+                                         original=original, limit=s.limit, found=found)
+        try:
+            self._load_task(dict(config))  # the rows checked before any generation
+        except Exception as error:
+            if found.get("bad") and not found.get("keep"):  # no good row left for lmms-eval to load
+                raise BadRowError(rows_mod.bad_row_message(benchmark, found["bad"])) from None
+            if isinstance(error, KeyError) and error.args[:1] == (split,) and not found:  # before process_docs
+                raise ValueError(f"{benchmark}: {self._source(spec, data_files)} has no split {split!r}") from None
+            if isinstance(error, tenacity.RetryError):  # lmms-eval retries loading: surface the cause
+                raise error.last_attempt.exception() from error
+            raise
+        bad = found["bad"]
+        if bad and not s.skip_bad_rows:
+            raise BadRowError(rows_mod.bad_row_message(benchmark, bad))
+        (out_dir / f"{benchmark}.bad_rows.json").unlink(missing_ok=True)
+        if bad:  # the kept rows, not checked again
+            config["process_docs"] = partial(rows_mod.keep_rows, keep=found["keep"], original=original)
+        elif original is not None:
+            config["process_docs"] = original
+        else:
+            del config["process_docs"]
+        header = self._generations_header(spec, config, data_files, split, [r["index"] for r in bad])
+        gen_path = rows_mod.generations_path(out_dir, benchmark)
+        generated_rows, metrics = rows_mod.read_generations(gen_path, header), None
+        reused = generated_rows is not None
+        if not reused:
+            generated = self._generate(spec, config, split)
+            generated_rows, metrics = self._rows(spec, generated), generated.metrics
+            rows_mod.write_generations(gen_path, header, generated_rows)
+            eval_seconds = generated.seconds
+            docs = generated.docs
+        else:
+            eval_seconds = 0.0
+            dataset = self._load_task(dict(config))[spec.task].test_docs()
+            docs = [dataset[r["doc_id"]] for r in generated_rows]
+        rows = self._score(spec, generated_rows, docs, judge, extraction)
+        accuracy = sum(r["correct"] for r in rows) / len(rows)
+        if metrics is not None and abs(float(metrics["accuracy,none"]) - sum(
+                r["rule_correct"] for r in generated_rows) / len(generated_rows)) > 1e-9:
+            raise RuntimeError(f"lmms-eval's accuracy {metrics['accuracy,none']} disagrees with the per-sample records")
+        if bad:
+            record = {"benchmark": benchmark, "split": split, "data_source": self._source(spec, data_files),
+                      "skipped": len(bad), "rows": bad}
+            rows_mod.write_bad_rows(out_dir, benchmark, record)
         summary = self._summary(spec, config, data_files, rows, accuracy, judge)
-        summary.update(seconds=round(time.perf_counter() - start, 2), eval_seconds=round(generated.seconds, 2),
-                       samples_per_second=round(len(rows) / generated.seconds, 3), device=self.settings.device)
+        seconds = time.perf_counter() - start
+        summary.update(split=split, extraction=f"judge:{spec.adapter.judge}" if judge is not None else extraction,
+                       skipped=len(bad), generations="reused" if reused else "generated",
+                       seconds=round(seconds, 2), eval_seconds=round(eval_seconds, 2),
+                       samples_per_second=round(len(rows) / (eval_seconds or seconds), 3), device=s.device)
         return write_results(out_dir, benchmark, rows, summary)
+
+    def _load_task(self, config: dict) -> dict:
+        """lmms-eval's task objects for ``config``, without the model (docs, and their checks)."""
+        from lmms_eval.tasks import get_task_dict
+
+        return get_task_dict([config], self.task_manager())
+
+    def _source(self, spec: Task, data_files) -> str:
+        return str(Path(data_files).resolve()) if data_files is not None else spec.hub_path
+
+    def _generations_header(self, spec: Task, config: dict, data_files, split: str, skipped: list[int]) -> dict:
+        """What the generations depend on; a generations file with another header is regenerated."""
+        s = self.settings
+        return {"run": self.run, "benchmark": spec.name, "model": self.model_dir,
+                "weights": rows_mod.model_stamp(self.model_dir), "data_source": self._source(spec, data_files),
+                "split": split, "limit": s.limit, "skipped_rows": skipped, "backend": s.backend,
+                "generation": config["generation_kwargs"], "min_pixels": s.min_pixels, "max_pixels": s.max_pixels,
+                "entropy_encoder": self.encoder, "prompt_position": spec.prompt_position}
+
+    def _score(self, spec: Task, generated_rows: list[dict], docs: list[dict], judge: Judge | None,
+               extraction: str) -> list[dict]:
+        """Each generation scored (by the judge in parallel, or by rules); the samples file's rows."""
+        def one(pair):
+            row, doc = pair
+            record = spec.adapter.process_results(doc, [row["prediction"]], judge=judge,
+                                                  extraction=extraction)["durian"]
+            kept = {k: v for k, v in row.items() if k != "rule_correct"}
+            return {"doc_id": row["doc_id"], **kept, **record, "id": record["id"] or str(row["doc_id"])}
+
+        pairs = list(zip(generated_rows, docs))
+        if judge is None:
+            return [one(pair) for pair in pairs]
+        with ThreadPoolExecutor(max_workers=4) as pool:  # judge requests overlap; the first failure raises
+            return list(pool.map(one, pairs))
 
     def evaluate_many(self, benchmarks: Iterable[str], out_dir: str | os.PathLike,
                       data_files: Mapping[str, str | os.PathLike | None] | None = None,
                       progress: Callable[[str], None] | None = None) -> dict[str, Path]:
         """Every benchmark in turn (``data_files``: benchmark -> local source, the hub for the others);
         ``progress`` receives one line per finished benchmark."""
-        data_files = data_files or {}
+        data_files, benchmarks = data_files or {}, list(benchmarks)
+        if judged := [b for b in benchmarks if task(b).judged]:
+            self.judge_for(task(judged[0]))  # the judge checked before the first benchmark generates
         paths = {}
         for benchmark in benchmarks:
             paths[benchmark] = self.evaluate(benchmark, out_dir, data_files.get(benchmark))
@@ -189,22 +296,23 @@ class Session:
                 progress(progress_line(json.loads(paths[benchmark].read_text())))
         return paths
 
-    def _generate(self, spec: Task, config: dict, *, judged: bool) -> Generated:
+    def _generate(self, spec: Task, config: dict, split: str) -> Generated:
+        """lmms-eval generates (and scores by rules, a check on our records); never the judge."""
         from lmms_eval.evaluator import simple_evaluate
 
         lm = self.lm()
         start = time.perf_counter()
         try:
-            results = simple_evaluate(model=lm, tasks=[config], limit=self.settings.limit, log_samples=True,
+            results = simple_evaluate(model=lm, tasks=[dict(config)], limit=self.settings.limit, log_samples=True,
                                       task_manager=self.task_manager(), bootstrap_iters=0, verbosity="WARNING",
-                                      process_docs_parallel=4 if judged else 1)
+                                      process_docs_parallel=1)
         except tenacity.RetryError as error:  # lmms-eval retries loading and scoring: surface the cause
             raise error.last_attempt.exception() from error
         seconds = time.perf_counter() - start
         if not results or spec.task not in results.get("results", {}) or not results.get("samples", {}).get(spec.task):
             raise RuntimeError(f"lmms-eval returned no results for {spec.task}")
         samples = sorted(results["samples"][spec.task], key=lambda s: s["doc_id"])
-        dataset = lm.task_dict[spec.task][spec.split]
+        dataset = lm.task_dict[spec.task][split]
         return Generated(results["results"][spec.task], samples, [dataset[s["doc_id"]] for s in samples], seconds)
 
     def _rows(self, spec: Task, generated: Generated) -> list[dict]:
@@ -219,8 +327,7 @@ class Session:
             prediction = sample["resps"][0][0] if isinstance(sample["resps"][0], list) else sample["resps"][0]
             confidence, tokens = response_confidence(model, processor, images, sample["arguments"][0], prediction,
                                                      min_pixels=s.min_pixels, max_pixels=s.max_pixels)
-            rows.append({"doc_id": sample["doc_id"], **record, "id": record["id"] or str(sample["doc_id"]),
-                         "prediction": prediction,
+            rows.append({"doc_id": sample["doc_id"], "rule_correct": record["correct"], "prediction": prediction,
                          # a document with several images gets their mean, as the training precompute
                          "visual_entropy": float(np.mean(tower.entropies(images))),
                          "confidence": confidence, "response_tokens": tokens})
@@ -234,8 +341,9 @@ class Session:
             "benchmark": spec.name,
             "task": spec.task,
             "split": spec.split,
-            "data_source": str(Path(data_files).resolve()) if data_files is not None else spec.hub_path,
+            "data_source": self._source(spec, data_files),
             "model": self.model_dir,
+            "model_name": rows_mod.model_name(self.model_dir),  # what tables call it (reports)
             "n": len(rows),
             "limit": s.limit,
             "accuracy": accuracy,
@@ -316,12 +424,4 @@ def write_results(out_dir: str | os.PathLike, benchmark: str, rows: list[dict], 
     return summary_path
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w") as f:
-            f.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+_atomic_write = rows_mod.atomic_write  # one atomic writer for every result file

@@ -67,6 +67,9 @@ class Adapter:
     metrics: tuple[str, ...] = ()  # extra lmms-eval metrics, aggregated over the records
     scores: Callable[[list[dict]], dict[str, Any]] | None = None  # the benchmark's own sub-scores
     fixture_form: str = "number"  # the world task's question form its fixture asks
+    doc_id: Callable[[dict], str] = lambda doc: ""  # the benchmark's own id (as pose's), read without the answer
+    extractions: tuple[str, ...] = ("lenient",)  # rule extractions offered (eval.scoring.score); the first is the default
+    splits: tuple[str, ...] = ()  # the hub splits besides the task yaml's test_split it may be run on
 
     @property
     def judged(self) -> bool:
@@ -78,17 +81,19 @@ class Adapter:
     def doc_to_text(self, doc: dict, lmms_eval_specific_kwargs: dict | None = None) -> str:
         return thinking_prompt(self.pose(doc).question, (lmms_eval_specific_kwargs or {}).get("prompt_position", "prepend"))
 
-    def process_results(self, doc: dict, results: list[str], judge: Judge | None = None) -> dict:
+    def process_results(self, doc: dict, results: list[str], judge: Judge | None = None,
+                        extraction: str | None = None) -> dict:
         """``accuracy`` (aggregated by mean), the extra metrics and a ``durian`` record per document.
 
         ``judge`` is an :class:`eval.judge.Judge`; it applies when the benchmark has a judge protocol.
+        ``extraction`` is one of the adapter's ``extractions`` (rule scoring; default the first).
         """
         response = results[0] if results else ""
         posed = self.pose(doc)
         if judge is not None and self.judge is not None:
             verdict = judge.verdict(self.judge, response, posed.target, posed.judge_question or posed.question)
         else:
-            verdict = scoring.score(response, posed.target)
+            verdict = scoring.score(response, posed.target, self.extraction(extraction))
         record = {
             "id": posed.id,
             "answer": posed.target.answer,
@@ -98,6 +103,14 @@ class Adapter:
             **(self.fields(doc) if self.fields else {name: str(doc[name]) for name in self.groups}),
         }
         return {"accuracy": float(verdict.correct), "durian": record, **{name: record for name in self.metrics}}
+
+    def extraction(self, name: str | None) -> str:
+        """The rule extraction ``name`` (None: the default), checked against the adapter's."""
+        if name is None:
+            return self.extractions[0]
+        if name not in self.extractions:
+            raise ValueError(f"{self.name}: extraction one of {', '.join(self.extractions)}, got {name!r}")
+        return name
 
     def hooks(self) -> tuple[Callable, Callable, Callable]:
         """``doc_to_visual``, ``doc_to_text``, ``process_results`` for the task yaml's ``!function utils.x``."""
@@ -112,6 +125,14 @@ class Adapter:
                 values[r[name]].append(r["correct"])
             out[name] = {k: {"accuracy": sum(v) / len(v), "n": len(v)} for k, v in sorted(values.items())}
         return {**out, **(self.scores(records) if self.scores else {})}
+
+
+def required(doc: dict, key: str) -> str:
+    """``doc[key]`` as a stripped string; a missing or empty value is an error naming the column."""
+    value = doc.get(key)
+    if value is None or not str(value).strip():
+        raise ValueError(f"{key!r} is missing")
+    return str(value).strip()
 
 
 def rgb(image: Any) -> Image.Image:
@@ -178,7 +199,20 @@ class Task:
 
     @property
     def split(self) -> str:
+        """The task yaml's split (the default)."""
         return self.config["test_split"]
+
+    @property
+    def splits(self) -> tuple[str, ...]:
+        """The splits it may be run on: the yaml's, then the adapter's others."""
+        return (self.split, *[s for s in self.adapter.splits if s != self.split])
+
+    def check_split(self, split: str | None) -> str:
+        if split is None:
+            return self.split
+        if split not in self.splits:
+            raise ValueError(f"{self.name}: split one of {', '.join(self.splits)}, got {split!r}")
+        return split
 
     @property
     def hub_path(self) -> str:
@@ -192,11 +226,19 @@ class Task:
     def judged(self) -> bool:
         return self.adapter.judged
 
+    def process_docs(self) -> Callable | None:
+        """The task yaml's ``process_docs`` function (``!function utils.x``), or None."""
+        named = self.config.get("process_docs")
+        if named is None:
+            return None
+        module = importlib.import_module(f"eval.tasks.durian_{self.name}.utils")
+        return getattr(module, str(named).removeprefix("!function ").removeprefix("utils."))
+
     @property
     def prompt_position(self) -> str:
         return self.config["lmms_eval_specific_kwargs"]["default"]["prompt_position"]
 
-    def data_source(self, data_files: str | Path | None) -> dict[str, Any]:
+    def data_source(self, data_files: str | Path | None, split: str | None = None) -> dict[str, Any]:
         """Task config overrides reading the hub (None), a local parquet file, or a local folder."""
         if data_files is None:
             return {}
@@ -209,18 +251,24 @@ class Task:
             readme = path / "README.md"
             declared = self.hub_name and readme.is_file() and f"config_name: {self.hub_name}" in readme.read_text()
             return {"dataset_path": str(path), "dataset_name": self.hub_name if declared else None, "dataset_kwargs": {}}
-        return {"dataset_path": "parquet", "dataset_name": None, "dataset_kwargs": {"data_files": {self.split: str(path)}}}
+        return {"dataset_path": "parquet", "dataset_name": None,
+                "dataset_kwargs": {"data_files": {self.check_split(split): str(path)}}}
 
     def lmms_config(self, data_files: str | Path | None = None, max_new_tokens: int | None = None,
-                    judge: Judge | None = None) -> dict[str, Any]:
+                    judge: Judge | None = None, *, split: str | None = None,
+                    extraction: str | None = None) -> dict[str, Any]:
         """The task config handed to lmms-eval: this task with run-level overrides only (data source,
-        ``max_new_tokens`` over the template's generation settings, the judge for process_results)."""
+        split, ``max_new_tokens`` over the template's generation settings, the judge or the rule
+        extraction for process_results)."""
         generation = dict(self.config["generation_kwargs"])
         if max_new_tokens is not None:
             generation["max_new_tokens"] = max_new_tokens
-        config = {"task": self.task, **self.data_source(data_files), "generation_kwargs": generation}
-        if judge is not None:
-            config["process_results"] = partial(self.adapter.process_results, judge=judge)
+        config = {"task": self.task, **self.data_source(data_files, split), "generation_kwargs": generation}
+        if split is not None and self.check_split(split) != self.split:
+            config["test_split"] = split
+        extraction = self.adapter.extraction(extraction)
+        if judge is not None or extraction != self.adapter.extraction(None):
+            config["process_results"] = partial(self.adapter.process_results, judge=judge, extraction=extraction)
         return config
 
 

@@ -18,20 +18,56 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import yaml
 
 from durian.experiment import BASE_RUN, IN_DOMAIN_BENCHMARKS, PAPER_BENCHMARKS, Plan, arm_label, benchmark_label
 from reports.outcomes import outcomes, seeds_phrase
-from reports.reference import PAPER_COLUMNS, TABLE1_PAPER_ROWS
+from reports.reference import PAPER_BASE_MODEL, PAPER_COLUMNS, PAPER_PROTOCOL, TABLE1_PAPER_ROWS
+from reports.results import load_eval
 from reports.stats import bootstrap_average_ci, bootstrap_mean_ci
 from reports.table import DASH, fmt_interval, fmt_pct, fmt_signed, is_missing
 
 AVERAGE = "Average"
 
 
-def row_label(arm: str) -> str:
+def row_label(arm: str, base_model: str | None = None) -> str:
     """The model column of an arm's row (BASE_RUN: the base model): the paper's row name where the
-    paper has one, else ``+ <arm label>``. The one place a row's model label comes from."""
+    paper has one, else ``+ <arm label>``; the base row names ``base_model`` (the model actually
+    evaluated, :func:`evaluated_model`) when it is not the paper's. The one place a row's model label
+    comes from."""
+    if arm == BASE_RUN and base_model is not None and base_model != PAPER_BASE_MODEL:
+        return base_model
     return TABLE1_PAPER_ROWS.get(arm) or f"+ {arm_label(arm)}"
+
+
+def evaluated_model(results: Path, run: str, benchmark: str) -> str:
+    """The model a run's eval JSON names (``model_name``, else the last part of ``model``)."""
+    result = load_eval(results, run, benchmark)
+    return str(result.get("model_name") or str(result["model"]).rstrip("/").rsplit("/", 1)[-1])
+
+
+def training_data(results: Path, runs: Sequence[str], scale: str) -> str:
+    """The training data the runs' resolved configs name (``data.train_files``), with the scale;
+    ``scale <scale>`` alone when the configs do not say."""
+    names = set()
+    for run in runs:
+        path = Path(results) / "train" / run / "config.yaml"
+        try:
+            data = (yaml.safe_load(path.read_text()) or {}).get("data") or {}
+        except (OSError, yaml.YAMLError):
+            data = {}
+        files = data.get("train_files")
+        files = files if isinstance(files, list) else [files] if files else []
+        names.update(_data_name(str(f)) for f in files)
+    return f"{' + '.join(sorted(names))} (scale {scale})" if names else f"scale {scale}"
+
+
+def _data_name(path: str) -> str:
+    if "geometry3k" in path.lower():
+        return f"{benchmark_label('geometry3k')} train"
+    if "/world/" in path or path.startswith("world/"):
+        return "tiny world train split"
+    return Path(path).name
 
 
 def benchmark_columns(plan: Plan) -> list[str]:
@@ -114,9 +150,12 @@ def comparison_notes(plan: Plan) -> list[str]:
     return notes
 
 
-def comparison_caption(title: str, seeds: Iterable[int], proto: str, n_boot: int) -> str:
+def comparison_caption(title: str, seeds: Iterable[int], proto: str, n_boot: int, ours: str = "") -> str:
+    """``ours``: what our rows are (model and training data), named from the run files."""
+    ours = f" {ours}" if ours else ""
     return (f"{title}. Accuracy (%): ours as {seeds_phrase(seeds)}, 95% bootstrap interval over questions "
-            f"({n_boot} resamples), beside the paper's numbers; ours - paper in points. {proto}")
+            f"({n_boot} resamples), beside the paper's numbers; ours - paper in points.{ours} {proto} "
+            f"{PAPER_PROTOCOL}")
 
 
 def paper_numbers(row: pd.Series | None) -> dict[str, float]:

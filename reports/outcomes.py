@@ -17,7 +17,7 @@ import pandas as pd
 from durian.experiment import Plan, Run
 from reports.results import ResultError, eval_path, load_eval, load_samples, samples_path
 
-PROTOCOL_FIELDS = ("scoring", "judge_model", "backend", "lmms_eval_version", "limit")
+PROTOCOL_FIELDS = ("scoring", "judge_model", "backend", "lmms_eval_version", "limit", "extraction", "split")
 GENERATION_FIELDS = ("temperature", "do_sample", "max_new_tokens", "min_pixels", "max_pixels")
 
 
@@ -91,19 +91,23 @@ def protocol(results: str | Path, plan: Plan, runs: Sequence[str]) -> str:
                     f"{_describe(first_key)} ({eval_path(results, first, benchmark)}) vs "
                     f"{_describe(other_key)} ({eval_path(results, other, benchmark)})")
         if seen:
-            count = load_eval(results, runs[0], benchmark)["n"]
-            described.setdefault(next(iter(seen)), []).append(f"{benchmark} (n={count})")
+            result = load_eval(results, runs[0], benchmark)
+            skipped = f", {result['skipped']} bad rows left out" if result.get("skipped") else ""
+            described.setdefault(next(iter(seen)), []).append(f"{benchmark} (n={result['n']}{skipped})")
     parts = [f"{_describe(key)} on {', '.join(names)}" for key, names in described.items()]
     return "Protocol: " + "; ".join(parts) + "."
 
 
 def _describe(key: tuple) -> str:
-    (scoring, judge, backend, version, limit), (temperature, do_sample, max_new, min_px, max_px) = key
+    (scoring, judge, backend, version, limit, extraction, split), (temperature, do_sample, max_new, min_px, max_px) = key
     scored = f"judge scoring ({judge})" if scoring == "judge" else f"{scoring} scoring"
+    if scoring != "judge" and extraction:
+        scored += f" ({extraction} extraction)"
     decoding = "greedy" if not do_sample and not temperature else f"sampling, T={temperature}"
     limit_text = "all questions" if limit is None else f"limit {limit} questions"
+    split = f", split {split}" if split else ""
     return (f"{scored}, lmms-eval {version} {backend} backend, {decoding}, max {max_new} new tokens, "
-            f"{min_px}-{max_px} pixels, {limit_text}")
+            f"{min_px}-{max_px} pixels, {limit_text}{split}")
 
 
 def seeds_phrase(counts: Iterable[int]) -> str:

@@ -34,6 +34,14 @@ TABLE1_PAPER_ROWS = {
     "dapo-durian": "+ Durian (based on Vanilla DAPO)",
 }
 TABLE1_DATA_SIZE = "2.1K (Geometry3K)"  # our training set; the ViRL39K row is quoted only
+PAPER_BASE_MODEL = TABLE1_PAPER_ROWS[BASE_RUN]  # the model the paper's "ours" rows start from
+# How the paper's numbers were scored: NoisyRollout's evaluation, which the paper follows (its
+# Table 1 quotes NoisyRollout's row); eval.run reproduces it with --scoring judge, --split
+# mathvision=test and --extraction hallusionbench=strict (workflow/config/paper.yaml, judge.yaml).
+PAPER_PROTOCOL = (
+    "The paper's numbers follow NoisyRollout's protocol: a Gemini-2.0-Flash judge for MathVerse, MathVista, "
+    "MathVision and WeMath (WeMath as per-question accuracy), HallusionBench by the last \\boxed{} only, "
+    "MathVision on its full test set (3,040 questions); Qwen2.5-VL-7B-Instruct trained on Geometry3K (2.1K).")
 
 
 @cache

@@ -3,6 +3,15 @@
 Each written row is ``{data_source, prompt, images, ability, reward_model, extra_info}``; ``prompt`` is
 one user turn from :func:`durian.prompt.chat_messages` and ``images`` holds encoded image bytes.
 
+Image resolution: each image dict carries ``min_pixels`` / ``max_pixels``, which verl's dataset hands
+to ``qwen_vl_utils.fetch_image`` (the resize the policy sees, in rollouts and in the overlong-prompt
+filter) and the entropy precompute reads too. The defaults are EasyR1's training bounds
+(@a23fb5b ``examples/config.yaml``: 262,144 to 4,194,304 pixels), which the paper's training used
+("the default settings of EasyR1"); NoisyRollout trains and evaluates at most 1,000,000.
+
+A row without an answer would train as wrong (the reward grades against nothing): preparation
+refuses such rows, naming dataset, split and row index of each, before it writes anything.
+
     python -m durian.data geometry3k --source hiyouga/geometry3k --out data/geometry3k
     python -m durian.data virl39k --source /path/to/ViRL39K --out data/virl39k --val-fraction 0.01
 """
@@ -32,6 +41,27 @@ GEOMETRY3K = "hiyouga/geometry3k"  # verl's default reward also keys on this nam
 VIRL39K = "TIGER-Lab/ViRL39K"
 VIRL39K_METADATA = "39Krelease.parquet"
 VIRL39K_ARCHIVE = "images.zip"
+TRAIN_MIN_PIXELS = 262_144  # EasyR1 @a23fb5b examples/config.yaml data.min_pixels
+TRAIN_MAX_PIXELS = 4_194_304  # EasyR1 @a23fb5b examples/config.yaml data.max_pixels
+
+
+class MissingAnswers(ValueError):
+    """Rows without an answer, each named by dataset, split and row index; nothing was written."""
+
+    def __init__(self, dataset: str, rows: list[str]):
+        shown = "; ".join(rows[:20]) + (f" and {len(rows) - 20} more" if len(rows) > 20 else "")
+        super().__init__(f"{dataset}: {len(rows)} rows have a missing or empty answer (they would train as "
+                         f"wrong); nothing written: {shown}")
+        self.rows = rows
+
+
+def blank(answer: Any) -> bool:
+    """A missing (None) or empty answer."""
+    return answer is None or not str(answer).strip()
+
+
+def _no_answer(split: str, index: int, answer: Any) -> str:
+    return f"{split} row {index}: answer: is {'missing' if answer is None else 'empty'}"
 
 
 def _encode_image(image: Any, where: str) -> dict[str, bytes]:
@@ -65,23 +95,31 @@ def make_row(
     index: int,
     prompt_position: Position = "prepend",
     extra: dict | None = None,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
 ) -> dict:
-    """One verl RLHFDataset row; errors name the field and the row index."""
+    """One verl RLHFDataset row; errors name the field and the row index. ``min_pixels`` /
+    ``max_pixels`` (each optional) go into every image dict, where qwen_vl_utils reads them."""
     where = f"row {index}"
     if not question or not question.strip():
         raise ValueError(f"{where}: question: is empty")
-    if not answer or not answer.strip():
-        raise ValueError(f"{where}: answer: is empty")
+    if blank(answer):
+        raise ValueError(f"{where}: answer: is {'missing' if answer is None else 'empty'}")
+    answer = str(answer)
     if not images:
         raise ValueError(f"{where}: images: none given")
     try:
         prompt = chat_messages(question, prompt_position, num_images=len(images))
     except ValueError as error:
         raise ValueError(f"{where}: {error}") from error
+    bounds = {key: int(value) for key, value in (("min_pixels", min_pixels), ("max_pixels", max_pixels))
+              if value is not None}
+    if len(bounds) == 2 and not 0 < bounds["min_pixels"] <= bounds["max_pixels"]:
+        raise ValueError(f"min_pixels ({min_pixels}) and max_pixels ({max_pixels}): need 0 < min <= max")
     return {
         "data_source": data_source,
         "prompt": prompt,
-        "images": [_encode_image(image, where) for image in images],
+        "images": [{**_encode_image(image, where), **bounds} for image in images],
         "ability": "math",
         "reward_model": {"style": "rule", "ground_truth": answer},
         "extra_info": {"index": index, "split": split, "question": question, "answer": answer, **(extra or {})},
@@ -150,8 +188,11 @@ def prepare_geometry3k(
     prompt_position: Position = "prepend",
     limit: int | None = None,
     overwrite: bool = False,
+    min_pixels: int | None = TRAIN_MIN_PIXELS,
+    max_pixels: int | None = TRAIN_MAX_PIXELS,
 ) -> dict[str, Path]:
-    """Geometry3K (hub id, hub-layout folder or ``save_to_disk`` folder) to ``<out_dir>/<split>.parquet``."""
+    """Geometry3K (hub id, hub-layout folder or ``save_to_disk`` folder) to ``<out_dir>/<split>.parquet``;
+    every split is checked before any is written."""
     out_dir = Path(out_dir)
     targets = {split: out_dir / f"{split}.parquet" for split in splits}
     _refuse_existing(targets.values(), overwrite)
@@ -159,13 +200,17 @@ def prepare_geometry3k(
     missing = [split for split in splits if split not in loaded]
     if missing:
         raise ValueError(f"{source}: no split {missing} (has {sorted(loaded)})")
-    written = {}
-    for split, target in targets.items():
+    rows_of: dict[str, list[dict]] = {}
+    missing = []
+    for split in targets:
         dataset = loaded[split]
         if limit is not None:
             dataset = dataset.select(range(min(limit, len(dataset))))
-        rows = []
+        rows = rows_of[split] = []
         for index, example in enumerate(_arrow_rows(dataset)):
+            if blank(example.get("answer")):
+                missing.append(_no_answer(split, index, example.get("answer")))
+                continue
             question, images = example["problem"], example["images"] or []
             try:
                 # Stricter than chat_messages: every Geometry3K problem places its own image.
@@ -183,12 +228,15 @@ def prepare_geometry3k(
                         split=split,
                         index=index,
                         prompt_position=prompt_position,
+                        min_pixels=min_pixels,
+                        max_pixels=max_pixels,
                     )
                 )
             except ValueError as error:
                 raise ValueError(f"geometry3k split {split!r} {error}") from error
-        written[split] = write_rows(rows, target, overwrite=overwrite)
-    return written
+    if missing:
+        raise MissingAnswers("geometry3k", missing)
+    return {split: write_rows(rows_of[split], target, overwrite=overwrite) for split, target in targets.items()}
 
 
 def strip_boxed(answer: str) -> str:
@@ -272,6 +320,8 @@ def prepare_virl39k(
     val_fraction: float = 0.0,
     seed: int = 0,
     overwrite: bool = False,
+    min_pixels: int | None = TRAIN_MIN_PIXELS,
+    max_pixels: int | None = TRAIN_MAX_PIXELS,
 ) -> dict[str, Path]:
     """ViRL39K (hub id, release folder or its metadata file) to ``train.parquet`` (+ ``validation.parquet``).
 
@@ -296,6 +346,7 @@ def prepare_virl39k(
 
     root = metadata.parent
     rows: dict[str, list[dict]] = {split: [] for split in split_names}
+    missing = []
     archive = zipfile.ZipFile(root / VIRL39K_ARCHIVE) if (root / VIRL39K_ARCHIVE).is_file() else None
     with archive or contextlib.nullcontext():
         for index, example in enumerate(examples):
@@ -305,15 +356,21 @@ def prepare_virl39k(
                 question = example.get("question", example.get("problem"))
                 entries = _as_list(example.get("image", example.get("images")))
                 raw_answer = example.get("answer")
+                answer = strip_boxed(str(raw_answer)) if raw_answer is not None else None
+                if blank(answer):
+                    missing.append(_no_answer(split, index, raw_answer))
+                    continue
                 rows[split].append(
                     make_row(
                         question=question,
                         images=[_read_image(entry, root, archive, where) for entry in entries],
-                        answer=strip_boxed(str(raw_answer)) if raw_answer is not None else "",
+                        answer=answer,
                         data_source=VIRL39K,
                         split=split,
                         index=index,
                         prompt_position=prompt_position,
+                        min_pixels=min_pixels,
+                        max_pixels=max_pixels,
                         extra={
                             key: example.get(key)
                             for key in ("qid", "category", "source", "PassRate_32BTrained", "PassRate_7BBase")
@@ -323,6 +380,8 @@ def prepare_virl39k(
                 )
             except ValueError as error:
                 raise ValueError(f"virl39k {metadata.name} {split} {error}") from error
+    if missing:
+        raise MissingAnswers(f"virl39k {metadata.name}", missing)
     return {split: write_rows(rows[split], targets[split], overwrite=overwrite) for split in split_names}
 
 
@@ -341,10 +400,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         command.add_argument("--out", required=True, help="output folder for <split>.parquet")
         command.add_argument("--limit", type=int, default=None, help="first N rows of each source split")
         command.add_argument("--prompt-position", choices=["prepend", "append"], default="prepend")
+        command.add_argument("--min-pixels", type=int, default=TRAIN_MIN_PIXELS,
+                             help="lower bound of each training image's pixels (default: EasyR1's)")
+        command.add_argument("--max-pixels", type=int, default=TRAIN_MAX_PIXELS,
+                             help="upper bound of each training image's pixels (default: EasyR1's)")
         command.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
 
-    common = {"prompt_position": args.prompt_position, "limit": args.limit, "overwrite": args.overwrite}
+    common = {"prompt_position": args.prompt_position, "limit": args.limit, "overwrite": args.overwrite,
+              "min_pixels": args.min_pixels, "max_pixels": args.max_pixels}
     if args.dataset == "geometry3k":
         splits = tuple(name for item in args.splits for name in item.split(",") if name)
         written = prepare_geometry3k(args.source, args.out, splits=splits, **common)

@@ -33,6 +33,7 @@ from durian.recipe.inputs import (
     provide,
     settings_from_config,
 )
+from durian.recipe.sampler import with_group_filter
 from durian.step_stats import reward_statistics
 
 TRAINER_MODE = "durian"
@@ -102,6 +103,10 @@ class DurianTrainer(PPOTrainerSync):
         super().__init__(config)
         if estimator_name(config.algorithm.adv_estimator) in DURIAN_ESTIMATORS:
             settings_from_config(config.algorithm)  # fail now, not after the first rollout
+
+    def _build_replay_buffer(self):
+        """verl's replay buffer, with DAPO's group filter by the arm's rule (durian.recipe.sampler)."""
+        return with_group_filter(super()._build_replay_buffer(), self.config.trainer.v1.sampler.get("sampler_kwargs"))
 
     def _compute_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
         metrics.update(self._reward_statistics(batch))

@@ -22,7 +22,7 @@ from durian.prompt import IMAGE_PLACEHOLDER, YES_NO_INSTRUCTION, chat_messages
 DATA_SOURCE = "durian/smoke-shapes"
 SPLITS = ("train", "val", "test")
 # The code a built world depends on: a change to any of these files makes a new world key.
-WORLD_CODE = ("world/task.py", "world/model.py", "world/warm_start.py", "world/build.py", "data/prepare.py")
+WORLD_CODE = ("world/task.py", "world/model.py", "world/warm_start.py", "world/build.py", "data/prepare.py", "prompt.py")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -12,13 +12,15 @@ from reports.comparison import (
     comparison_caption,
     comparison_display,
     comparison_notes,
+    evaluated_model,
     measure,
     paper_numbers,
     quoted_cells,
     row_label,
+    training_data,
 )
 from reports.outcomes import group_runs, protocol
-from reports.reference import TABLE1_PAPER_ROWS, quoted_table1_rows, table1_paper_row
+from reports.reference import PAPER_BASE_MODEL, TABLE1_PAPER_ROWS, quoted_table1_rows, table1_paper_row
 from reports.table import Table
 
 
@@ -35,11 +37,19 @@ def table1(results: str | Path, plan: Plan, n_boot: int = 2000) -> Table:
                 "arm": None, "runs": None, "seeds": 0, **quoted_cells(plan, paper_numbers(pd.Series(row)))}
                for row in quoted_table1_rows(arm for arm, _ in measured).to_dict("records")]
     notes = comparison_notes(plan)
+    first = plan.benchmarks[0]
+    model = evaluated_model(results, measured[0][1][0], first) if measured else PAPER_BASE_MODEL
+    trained = [run for arm, runs in measured if arm != BASE_RUN for run in runs]
+    data = training_data(results, trained, plan.scale)
+    if model != PAPER_BASE_MODEL:
+        notes.append(f"Our rows are {model}, not the paper's {PAPER_BASE_MODEL}: its paper lines compare "
+                     "a different model and are no reproduction check.")
     for arm, runs in measured:
-        label = row_label(arm)
+        label = row_label(arm, evaluated_model(results, runs[0], first))
         if arm not in TABLE1_PAPER_ROWS:
             notes.append(f"{label} ({arm}): no paper numbers (not in the paper; added at the reviewers' request).")
-        records.append({"section": "ours", "model": label, "data_size": f"scale {plan.scale}", "source": "ours",
+        records.append({"section": "ours", "model": label,
+                        "data_size": "none (untrained)" if arm == BASE_RUN else data, "source": "ours",
                         "arm": arm, "runs": " ".join(runs), "seeds": len(runs),
                         **measure(results, plan, runs, paper_numbers(table1_paper_row(arm)), n_boot)})
     frame = pd.DataFrame(records)
@@ -47,5 +57,7 @@ def table1(results: str | Path, plan: Plan, n_boot: int = 2000) -> Table:
     title = "Table 1: main results"
     named = frame.rename(columns={"model": "Model", "data_size": "Data"})
     display = comparison_display(named, ["Model", "Data"], plan)
-    caption = comparison_caption(title, [len(runs) for arm, runs in measured if arm != BASE_RUN], proto, n_boot)
+    ours = f"Ours: {model}" + (f", trained on {data}." if trained else ", untrained.")
+    caption = comparison_caption(title, [len(runs) for arm, runs in measured if arm != BASE_RUN], proto, n_boot,
+                                 ours)
     return Table("table1", title, caption, frame, notes, display)

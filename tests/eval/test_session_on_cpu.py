@@ -2,6 +2,7 @@
 same answers as one evaluation per benchmark; the CLI's benchmark and data-file options."""
 
 import json
+import re
 
 import pytest
 
@@ -93,3 +94,61 @@ def test_cli_rejects_unclear_requests(calls, extra):
     with pytest.raises(SystemExit) as error:
         run.main(BASE + extra)
     assert error.value.code == 2 and not calls
+
+
+# ------------------------------------------------------------------------------------- splits
+def mathvision_folder(root, splits=("testmini", "test")):
+    """A hub-layout MathVision folder (``data/<split>-*.parquet``) whose splits are told apart by
+    their ids and questions: testmini's ids are "1", "2", ..., test's "test-1", "test-2", ..., and
+    each test question starts "(test row 1)", "(test row 2)", ..."""
+    from eval.fixtures import fixture_dataset
+
+    (root / "data").mkdir(parents=True)
+    for split in splits:
+        rows = fixture_dataset("mathvision", seed=0 if split == "testmini" else 1, n=4)
+        if split != "testmini":
+            rows = rows.map(lambda row, s=split: {"id": f"{s}-{row['id']}",
+                                                  "question": f"({s} row {row['id']}) {row['question']}"})
+        rows.to_parquet(str(root / "data" / f"{split}-00000-of-00001.parquet"))
+    return root
+
+
+def test_mathvision_runs_its_full_test_split_and_a_split_it_lacks_is_refused(smoke_world, tmp_path, monkeypatch,
+                                                                              capsys):
+    from lmms_eval.models.simple.qwen2_5_vl import Qwen2_5_VL
+
+    asked = []  # the questions lmms-eval's model was asked: the rows evaluated, seen from outside
+    generate = Qwen2_5_VL.generate_until
+    monkeypatch.setattr(Qwen2_5_VL, "generate_until",
+                        lambda self, requests: asked.extend(r.args[0] for r in requests) or generate(self, requests))
+    folder, model = mathvision_folder(tmp_path / "mathvision"), smoke_world / "model"
+    runs = {}
+    for split in ("test", None):  # None: the task yaml's, testmini
+        out, asked[:] = tmp_path / f"out-{split}", []
+        summary = json.loads(run.evaluate(model, "mathvision", out, run="split", data_files=folder,
+                                          splits={"mathvision": split} if split else {}, **SMOKE).read_text())
+        header = json.loads((out / "mathvision.generations.jsonl").read_text().splitlines()[0])
+        ids = [json.loads(line)["id"] for line in (out / "mathvision.samples.jsonl").read_text().splitlines()]
+        rows = sorted(re.findall(r"\(test row (\d+)\)", question) for question in asked)
+        runs[split] = (summary["split"], header["split"], summary["n"], ids, rows)
+    assert runs == {"test": ("test", "test", 2, ["test-1", "test-2"], [["1"], ["2"]]),
+                    None: ("testmini", "testmini", 2, ["1", "2"], [[], []])}
+
+    # refused in one line before any model loads: a split MathVision does not have, one that
+    # another benchmark does not offer, and one this data does not hold
+    monkeypatch.setattr(Session, "lm", lambda self: pytest.fail("the model was loaded"))
+    for benchmark, split in (("mathvision", "train"), ("mathverse", "test")):
+        with pytest.raises(ValueError) as error:
+            Settings(splits={benchmark: split})
+        assert str(error.value).startswith(f"{benchmark}: split one of ") and f"got {split!r}" in str(error.value)
+        assert len(str(error.value).splitlines()) == 1
+        with pytest.raises(SystemExit) as exit_:
+            run.main(BASE + ["--benchmarks", benchmark, "--split", f"{benchmark}={split}"])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and err.splitlines()[-1].endswith(str(error.value))
+    only_testmini = mathvision_folder(tmp_path / "testmini-only", splits=("testmini",))
+    with pytest.raises(ValueError) as error:
+        run.evaluate(model, "mathvision", tmp_path / "none", run="split", data_files=only_testmini,
+                     splits={"mathvision": "test"}, **SMOKE)
+    assert str(error.value) == f"mathvision: {only_testmini.resolve()} has no split 'test'"
+    assert not (tmp_path / "none").exists()

@@ -476,3 +476,55 @@ def test_write_is_atomic_and_escapes(tmp_path):
     assert markdown_table(frame).splitlines()[2] == "| x\\|y | 1.5 |"
     assert f"| {DASH} | {DASH} |" in markdown_table(frame)
     assert r"caption with 50\% \& more" in (tmp_path / "t.tex").read_text()
+
+
+# --- honest labels and the paper's protocol (issue 12 items 6 and 7) --------------------------
+
+
+def test_table1_names_the_model_and_data_actually_used(tmp_path):
+    tiny = "tiny world Qwen2.5-VL (0.60M parameters)"
+    runs = {"grpo-s1": {"arm": "grpo", "seed": 1}}
+    fields = {("base", b): {"model": "results/smoke/world/model", "model_name": tiny} for b in BENCHMARKS}
+    root, plan = folder(tmp_path, runs, {"base": (1, 0), "grpo-s1": (1, 1)}, eval_fields=fields)
+    (root / "train" / "grpo-s1" / "config.yaml").write_text(
+        "data:\n  train_files: results/smoke/world/data/train.parquet\n  seed: 1\n")
+    table = table1(root, plan, n_boot=N_BOOT)
+    base, grpo = row(table.frame, source="ours", arm="base"), row(table.frame, source="ours", arm="grpo")
+    assert base["model"] == tiny and "Qwen2.5-VL-7B-Instruct" not in set(table.frame[table.frame["source"] == "ours"]
+                                                                          ["model"])
+    assert base["data_size"] == "none (untrained)"
+    assert grpo["data_size"] == f"tiny world train split (scale {plan.scale})"
+    assert f"Ours: {tiny}, trained on tiny world train split" in table.caption
+    assert any("not the paper's Qwen2.5-VL-7B-Instruct" in note for note in table.notes)
+
+
+def test_geometry3k_training_data_and_the_papers_protocol_are_named(tmp_path):
+    runs = {"grpo-s1": {"arm": "grpo", "seed": 1}}
+    root, plan = folder(tmp_path, runs, {"base": (1, 0), "grpo-s1": (1, 1)})
+    (root / "train" / "grpo-s1" / "config.yaml").write_text(
+        "data:\n  train_files: data/geometry3k/train.parquet\n  seed: 1\n")
+    table = table1(root, plan, n_boot=N_BOOT)
+    assert row(table.frame, source="ours", arm="base")["model"] == "Qwen2.5-VL-7B-Instruct"
+    assert row(table.frame, source="ours", arm="grpo")["data_size"] == f"Geometry3K train (scale {plan.scale})"
+    for phrase in ("NoisyRollout's protocol", "Gemini-2.0-Flash judge for MathVerse, MathVista, MathVision and WeMath",
+                   "HallusionBench by the last \\boxed{} only", "full test set (3,040 questions)"):
+        assert phrase in table.caption, phrase
+    assert "Geometry 3K" not in table.caption and "Geo3K" not in table.caption
+
+
+def test_protocol_names_the_split_and_extraction_used(tmp_path):
+    strict = {"extraction": "strict", "split": "image"}
+    full = {"split": "test", "extraction": "lenient"}
+    fields = {**{(run, "hallusionbench"): strict for run in ("base", "grpo-s1")},
+              **{(run, "mathvision"): full for run in ("base", "grpo-s1")},
+              **{(run, "wemath"): {"skipped": 1} for run in ("base", "grpo-s1")}}
+    root, plan = folder(tmp_path, {"grpo-s1": {"arm": "grpo", "seed": 1}}, {"base": (1, 0), "grpo-s1": (1, 1)},
+                        eval_fields=fields)
+    line = protocol(root, plan, ["base", "grpo-s1"])
+    assert "rules scoring (strict extraction)" in line and "split image on hallusionbench (n=2)" in line
+    assert "split test on mathvision (n=2)" in line and "wemath (n=2, 1 bad rows left out)" in line
+    mixed = {("grpo-s1", "hallusionbench"): {"extraction": "strict"}}
+    root, plan = folder(tmp_path / "mixed", {"grpo-s1": {"arm": "grpo", "seed": 1}},
+                        {"base": (1, 0), "grpo-s1": (1, 1)}, eval_fields=mixed)
+    with pytest.raises(ResultError, match="different protocols on hallusionbench"):
+        protocol(root, plan, ["base", "grpo-s1"])

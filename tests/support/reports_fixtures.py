@@ -100,7 +100,9 @@ def write_eval(root: Path, run: str, benchmark: str, correct: Sequence[bool], *,
     folder = Path(root) / "eval" / run
     _write_jsonl(folder / f"{benchmark}.samples.jsonl", samples)
     result = {"run": run, "benchmark": benchmark, "task": f"durian_{benchmark}", "split": "testmini",
-              "model": f"results/test/train/{run}/model", "n": n, "limit": n,
+              # the base run is the paper's base model (as at the paper scale); trained runs their folders
+              "model": "Qwen/Qwen2.5-VL-7B-Instruct" if run == "base" else f"results/test/train/{run}/model",
+              "n": n, "limit": n,
               "accuracy": sum(map(bool, correct)) / n if n else 0.0, "sub_scores": {},
               **json.loads(json.dumps(PROTOCOL)), "entropy_encoder": f"results/test/train/{run}/model:merger",
               "seconds": 1.0, "eval_seconds": 0.9, "samples_per_second": 4.0}

@@ -27,6 +27,7 @@ if SOURCE["world_seed"] is None and SOURCE["geometry3k"]:
             source=SOURCE["geometry3k"],
             out=os.path.dirname(SOURCE["train"]) or ".",
             splits=[os.path.splitext(os.path.basename(SOURCE[s]))[0] for s in ("train", "val")],
+            pixels=cli(min_pixels=SOURCE["min_pixels"], max_pixels=SOURCE["max_pixels"]),
         log:
             f"{LOGS}/data/prepare_geometry3k.log",
         conda:
@@ -35,7 +36,7 @@ if SOURCE["world_seed"] is None and SOURCE["geometry3k"]:
             "prepare Geometry3K from {params.source}, log {log}"
         shell:
             "python -m durian.data geometry3k --source {params.source:q} --out {params.out:q}"
-            " --splits {params.splits:q} --overwrite > {log:q} 2>&1"
+            " --splits {params.splits:q} {params.pixels} --overwrite > {log:q} 2>&1"
 
 
 rule entropy:

@@ -1,5 +1,7 @@
 # One job per run (python -m eval.run): the base model ("base") or a trained run, on every
-# benchmark in one process, so torch, lmms-eval and the model load once per run.
+# benchmark in one process, so torch, lmms-eval and the model load once per run. The protocol
+# (splits, extractions, scoring, the judge) is the config's eval section (common.smk eval_protocol);
+# with a judge, a failed job rerun reuses <out>/<benchmark>.generations.jsonl instead of generating.
 
 
 rule evaluate:
@@ -19,6 +21,7 @@ rule evaluate:
         device=EVAL["device"],
         min_pixels=EVAL["min_pixels"],
         max_pixels=EVAL["max_pixels"],
+        protocol=eval_protocol(),
         out=lambda wc: f"{R}/eval/{wc.run}",
     resources:
         mem_mb=16000,
@@ -34,4 +37,4 @@ rule evaluate:
         "python -m eval.run --model {params.model:q} --run {wildcards.run} --out {params.out:q}"
         " --benchmarks {params.benchmarks} {params.data_files} {params.limit}"
         " --max-new-tokens {params.max_new_tokens} --backend {params.backend} --device {params.device}"
-        " --min-pixels {params.min_pixels} --max-pixels {params.max_pixels} > {log:q} 2>&1"
+        " --min-pixels {params.min_pixels} --max-pixels {params.max_pixels} {params.protocol} > {log:q} 2>&1"

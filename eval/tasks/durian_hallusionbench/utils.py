@@ -1,6 +1,9 @@
 """``durian_hallusionbench``: HallusionBench, visual questions only. As NoisyRollout, the question is
-kept up to its first "?" and the answer forced to \\boxed{yes}/\\boxed{no}; always scored by rules.
-aAcc (per question), qAcc and fAcc as sub-scores, accuracy by category."""
+kept up to its first "?" and the answer forced to \\boxed{yes}/\\boxed{no}; always scored by rules,
+with one of two extractions: ``lenient`` (the default: eval.scoring's order, boxed then "answer is"
+then a yes/no word) or ``strict`` (NoisyRollout's, the paper protocol: the last \\boxed{} only, no
+fallback). ``gt_answer`` is the string "1" or "0"; rows without an image (``visual_input`` "0") are
+left out. aAcc (per question), qAcc and fAcc as sub-scores, accuracy by category."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from datasets import Features, Image
 from durian.prompt import YES_NO_INSTRUCTION
 from durian.world.task import CHECKS
 from eval.scoring import Target
-from eval.task import STRING, Adapter, Posed, png
+from eval.task import STRING, Adapter, Posed, png, required
 
 if TYPE_CHECKING:
     from durian.world.task import Example
@@ -22,15 +25,26 @@ IDS = ("category", "subcategory", "set_id", "figure_id", "question_id")
 
 
 def process_docs(dataset):
-    """Visual questions only (``visual_input`` != "0", an image present), as NoisyRollout."""
-    return dataset.filter(lambda doc: str(doc["visual_input"]) != "0" and doc["image"] is not None)
+    """Visual questions only (``visual_input`` != "0", an image present), as NoisyRollout. Decides
+    without decoding the images, so an undecodable one is left to the bad-row check (eval.rows)."""
+    raw = dataset.cast_column("image", Image(decode=False))
+    kept = raw.filter(lambda doc: str(doc["visual_input"]) != "0" and doc["image"] is not None)
+    return kept.cast_column("image", Image())
+
+
+def doc_id(doc: dict) -> str:
+    """The benchmark's own id of a document."""
+    return "_".join(str(doc[k]) for k in IDS)
 
 
 def pose(doc: dict) -> Posed:
     question = doc["question"].strip()
     question = question.split("?")[0] + "?" if "?" in question else question
-    answer = "yes" if int(doc["gt_answer"]) == 1 else "no"
-    return Posed(f"{question} {YES_NO_INSTRUCTION}", Target(answer, "yesno"), "_".join(str(doc[k]) for k in IDS))
+    gold = required(doc, "gt_answer")
+    if gold not in ("0", "1"):
+        raise ValueError(f"gt_answer: '1' or '0', got {doc['gt_answer']!r}")
+    answer = "yes" if gold == "1" else "no"
+    return Posed(f"{question} {YES_NO_INSTRUCTION}", Target(answer, "yesno"), doc_id(doc))
 
 
 # ------------------------------------------------------------------------------- sub-scores
@@ -93,9 +107,10 @@ def fixture_rows(examples: list[Example], rng: random.Random) -> list[dict]:
 
 
 ADAPTER = Adapter(
-    "hallusionbench", visuals=lambda doc: [doc["image"]], pose=pose,
+    "hallusionbench", doc_id=doc_id, visuals=lambda doc: [doc["image"]], pose=pose,
     fields=lambda doc: {k: str(doc[k]) for k in IDS}, groups=("category",), metrics=("qAcc", "fAcc"),
     scores=lambda records: hallusionbench_scores(records) if records else {},
     features=FEATURES, fixture_rows=fixture_rows, fixture_form="yes_no",  # its answers are yes/no
+    extractions=("lenient", "strict"),
 )
 doc_to_visual, doc_to_text, process_results = ADAPTER.hooks()

@@ -4,6 +4,7 @@ at the document's precision. Accuracy by task and question type; judged by extra
 
 from __future__ import annotations
 
+import math
 import random
 from typing import TYPE_CHECKING
 
@@ -11,20 +12,33 @@ from datasets import Features, Image, List
 
 from eval import scoring
 from eval.scoring import LETTERS, Target
-from eval.task import FLOAT, INT, STRING, Adapter, Posed, options, png
+from eval.task import FLOAT, INT, STRING, Adapter, Posed, options, png, required
 
 if TYPE_CHECKING:
     from durian.world.task import Example
 
 
+def doc_id(doc: dict) -> str:
+    """The benchmark's own id of a document."""
+    return str(doc["pid"])
+
+
 def pose(doc: dict) -> Posed:
+    """``precision`` is null (None, or NaN from a float column) unless the answer is a float;
+    ``choices`` and ``unit`` are null for free-form questions."""
     precision = doc.get("precision")
-    precision = int(precision) if doc.get("answer_type") == "float" and precision is not None else None
+    known = precision is not None and not math.isnan(float(precision))
+    precision = int(precision) if doc.get("answer_type") == "float" and known else None
     if doc["question_type"] == "multi_choice":
-        target = Target(scoring.letter_of(doc["answer"], doc["choices"]), "choice", tuple(doc["choices"]))
+        choices = [str(c) for c in doc.get("choices") or ()]
+        answer = required(doc, "answer")
+        if answer not in choices and answer.strip() in [c.strip() for c in choices]:
+            choices = [c.strip() for c in choices]
+            answer = answer.strip()
+        target = Target(scoring.letter_of(answer, choices), "choice", tuple(choices))
     else:
-        target = Target(doc["answer"], precision=precision)
-    return Posed(doc["query"], target, str(doc["pid"]))
+        target = Target(required(doc, "answer"), precision=precision)
+    return Posed(doc["query"], target, doc_id(doc))
 
 
 def fields(doc: dict) -> dict[str, str]:
@@ -45,19 +59,23 @@ FEATURES = Features(
 
 
 def fixture_rows(examples: list[Example], rng: random.Random) -> list[dict]:
+    """As the real rows: ``choices`` null for free-form questions, ``precision`` null unless the
+    answer is a float (every fourth free-form row: "3.0" at precision 1), ``unit`` null or a unit."""
     rows = []
     for i, e in enumerate(examples):
-        choice = i % 3 == 2
+        choice, decimal = i % 3 == 2, i % 4 == 1 and i % 3 != 2
         choices = options(rng, e.answer) if choice else None
-        query = e.question
+        unit = "sides" if e.kind != "count" and not choice and i % 2 else None
+        query = e.question + (f" (Unit: {unit})" if unit else "")
         if choice:
             query += "\nChoices:\n" + "\n".join(f"({LETTERS[j]}) {c}" for j, c in enumerate(choices))
         rows.append(
             {
                 "pid": str(i + 1), "question": e.question, "image": f"images/{i + 1}.png",
-                "decoded_image": png(e.image), "choices": choices, "unit": None, "precision": None,
-                "answer": e.answer, "question_type": "multi_choice" if choice else "free_form",
-                "answer_type": "text" if choice else "integer",
+                "decoded_image": png(e.image), "choices": choices, "unit": unit, "precision": 1.0 if decimal else None,
+                "answer": f"{e.answer}.0" if decimal else e.answer,
+                "question_type": "multi_choice" if choice else "free_form",
+                "answer_type": "text" if choice else "float" if decimal else "integer",
                 "metadata": {
                     "category": "math-targeted-vqa", "context": "synthetic scene", "grade": "elementary school",
                     "img_height": e.image.height, "img_width": e.image.width, "language": "english",
@@ -71,7 +89,7 @@ def fixture_rows(examples: list[Example], rng: random.Random) -> list[dict]:
 
 
 ADAPTER = Adapter(
-    "mathvista", visuals=lambda doc: [doc["decoded_image"]], pose=pose, fields=fields,
+    "mathvista", doc_id=doc_id, visuals=lambda doc: [doc["decoded_image"]], pose=pose, fields=fields,
     groups=("task", "question_type"), judge="extract", features=FEATURES, fixture_rows=fixture_rows,
 )
 doc_to_visual, doc_to_text, process_results = ADAPTER.hooks()

@@ -11,17 +11,23 @@ from typing import TYPE_CHECKING
 from datasets import Features, Image
 
 from eval import scoring
-from eval.scoring import LETTERS, Target
-from eval.task import INT, STRING, Adapter, Posed, options, png
+from eval.scoring import LETTERS
+from eval.task import INT, STRING, Adapter, Posed, options, png, required
 
 if TYPE_CHECKING:
     from durian.world.task import Example
 
 
+def doc_id(doc: dict) -> str:
+    """The benchmark's own id of a document."""
+    return f"{doc['ID']}@{doc['key']}"
+
+
 def pose(doc: dict) -> Posed:
     question = f"{doc['question']}\n\nOptions: {doc['option']}"
-    target = Target(doc["answer"].strip(), "choice", scoring.parse_options(doc["option"]))
-    return Posed(question, target, f"{doc['ID']}@{doc['key']}")
+    # `option` is one string, ";"-separated with irregular spacing (eval.scoring.parse_options)
+    target = scoring.choice_target(required(doc, "answer"), scoring.parse_options(doc["option"]))
+    return Posed(question, target, doc_id(doc))
 
 
 def fields(doc: dict) -> dict[str, str]:
@@ -97,7 +103,7 @@ def fixture_rows(examples: list[Example], rng: random.Random) -> list[dict]:
                 break
             e = examples[i]
             choices = options(rng, e.answer)
-            option = "; ".join(f"{LETTERS[j]}. {o}" for j, o in enumerate(choices)) + "; E. No correct answer"
+            option = _option_string(choices, i)
             rows.append(
                 {
                     "ID": f"{steps}steps_{group + 1}", "split": "testmini", "knowledge concept": "Counting",
@@ -111,8 +117,22 @@ def fixture_rows(examples: list[Example], rng: random.Random) -> list[dict]:
     return rows
 
 
+def _option_string(choices: list[str], i: int) -> str:
+    """The real `option` strings' shapes in turn: "; " separators, none (";B."), runs of spaces,
+    a trailing period inside an option, and "No correct answer" as the fifth option."""
+    parts = [f"{LETTERS[j]}. {o}" for j, o in enumerate(choices)]
+    shape = i % 4
+    if shape == 1:
+        return ";".join(parts) + "; E. No correct answer"
+    if shape == 2:
+        return ";    ".join(parts) + "; E. No correct answer"
+    if shape == 3:
+        return "; ".join(p + "." if j == 1 else p for j, p in enumerate(parts)) + "; E. No correct answer"
+    return "; ".join(parts) + "; E. No correct answer"
+
+
 ADAPTER = Adapter(
-    "wemath", visuals=lambda doc: [doc["image_path"]], pose=pose, fields=fields, groups=("key_kind",),
+    "wemath", doc_id=doc_id, visuals=lambda doc: [doc["image_path"]], pose=pose, fields=fields, groups=("key_kind",),
     judge="letter", metrics=("wemath_strict", "wemath_loose"),
     scores=lambda records: {"wemath": wemath_scores(records)}, features=FEATURES, fixture_rows=fixture_rows,
 )

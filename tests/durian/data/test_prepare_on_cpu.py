@@ -102,7 +102,8 @@ def test_geometry3k_rows_carry_prompt_images_answer_and_provenance(layout, reque
             assert row["data_source"] == "hiyouga/geometry3k" and row["ability"] == "math"
             [turn] = row["prompt"]
             assert turn["role"] == "user"
-            assert turn["content"] == THINKING_INSTRUCTION + "\n\n" + problem  # the problem places its own image
+            # durian.prompt.user_turn: the problem's own leading image first, then instruction and question
+            assert turn["content"] == IMAGE_PLACEHOLDER + THINKING_INSTRUCTION + "\n\n" + problem.removeprefix(IMAGE_PLACEHOLDER)
             assert turn["content"].count(IMAGE_PLACEHOLDER) == 1 == len(row["images"])
             image = decoded(row)
             assert image.size == size and image.convert("RGB").getpixel((0, 0)) == Image.new(
@@ -217,10 +218,13 @@ def test_virl39k_rows_resolve_images_strip_boxed_answers_and_keep_metadata(virl_
     for index, (row, (question, _, bare, paths)) in enumerate(zip(rows, VIRL)):
         assert row["data_source"] == "TIGER-Lab/ViRL39K" and row["ability"] == "math"
         content = row["prompt"][0]["content"]
-        assert THINKING_INSTRUCTION in content and question.strip() in content
+        # durian.prompt.user_turn: the question's leading images move before the instruction
+        assert THINKING_INSTRUCTION in content and question.strip().removeprefix(IMAGE_PLACEHOLDER) in content
         assert content.count(IMAGE_PLACEHOLDER) == len(paths) == len(row["images"])
         for i, path in enumerate(paths):
             assert row["images"][i]["bytes"] == blobs[path]  # encoded files pass through unchanged
+            # EasyR1's training bounds, read by qwen_vl_utils.fetch_image in verl's dataset
+            assert (row["images"][i]["min_pixels"], row["images"][i]["max_pixels"]) == (262_144, 4_194_304)
             assert decoded(row, i).size == SIZES[path.split("-")[1][0]]
         assert row["reward_model"] == {"style": "rule", "ground_truth": bare}
         extra = row["extra_info"]
@@ -381,3 +385,48 @@ def test_splits_may_be_comma_separated_and_the_package_runs_as_a_module(geometry
     assert sorted(p.name for p in (tmp_path / "g").iterdir()) == ["train.parquet", "validation.parquet"]
     result = subprocess.run([sys.executable, "-m", "durian.data", "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0 and "geometry3k" in result.stdout and "virl39k" in result.stdout
+
+
+# ---- issue 13 item 15: rows without an answer; issue 12 item 3: training-image bounds ----------------------
+
+
+def test_rows_without_an_answer_are_refused_by_name_before_anything_is_written(tmp_path):
+    root = tmp_path / "geo"
+    (root / "data").mkdir(parents=True)
+    answers = {"train": ["1", None, "2", "  "], "validation": ["3"], "test": ["", "4"]}
+    for split, values in answers.items():
+        datasets.Dataset.from_dict(
+            {"images": [[picture(5, 5, "red")]] * len(values), "problem": ["<image>Find x."] * len(values),
+             "answer": values}, features=GEO_FEATURES,
+        ).to_parquet(str(root / "data" / f"{split}-00000-of-00001.parquet"))
+    with pytest.raises(data.MissingAnswers) as caught:
+        data.prepare_geometry3k(str(root), tmp_path / "out")
+    assert caught.value.rows == ["train row 1: answer: is missing", "train row 3: answer: is empty",
+                                 "test row 0: answer: is empty"]
+    message = str(caught.value)
+    assert message.startswith("geometry3k: 3 rows have a missing or empty answer") and "test row 0" in message
+    assert not (tmp_path / "out").exists()  # the good train and validation splits are not written either
+
+
+def test_virl39k_rows_without_an_answer_are_all_named(virl_release, tmp_path):
+    root, _ = virl_release
+    pq.write_table(virl_table(VIRL[:2] + [("Count.", None, ["images/Processed-a.png"]),
+                                           ("Count.", "\\boxed{ }", ["images/Processed-a.png"])]),
+                   root / "39Krelease.parquet")
+    with pytest.raises(data.MissingAnswers, match=r"virl39k 39Krelease.parquet: 2 rows .*train row 2: answer: "
+                                                  r"is missing; train row 3: answer: is empty"):
+        data.prepare_virl39k(str(root), tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_training_images_carry_easyr1s_pixel_bounds_unless_told_otherwise(geometry_hub, tmp_path):
+    # EasyR1 @a23fb5b examples/config.yaml: min_pixels 262144, max_pixels 4194304 (an independent copy)
+    [row] = data.read_rows(data.prepare_geometry3k(str(geometry_hub), tmp_path / "a", splits=("train",), limit=1)["train"])
+    assert {k: v for k, v in row["images"][0].items() if k != "bytes"} == {"min_pixels": 262144, "max_pixels": 4194304}
+    data.main(["geometry3k", "--source", str(geometry_hub), "--out", str(tmp_path / "b"), "--limit", "1",
+               "--splits", "train", "--min-pixels", "3136", "--max-pixels", "1000000"])
+    [row] = data.read_rows(tmp_path / "b" / "train.parquet")
+    assert (row["images"][0]["min_pixels"], row["images"][0]["max_pixels"]) == (3136, 1000000)
+    with pytest.raises(ValueError, match="need 0 < min <= max"):
+        data.make_row(question="q", images=[picture(2, 2, "red")], answer="1", data_source="s", split="t", index=0,
+                      min_pixels=10, max_pixels=5)
