@@ -115,6 +115,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-bad-rows", action="store_true",
                    help="leave out rows that cannot be evaluated, recorded in <out>/<benchmark>.bad_rows.json")
     p.add_argument("--limit", type=int, help="the first N questions of each benchmark (N >= 1)")
+    p.add_argument("--batch-size", type=int, default=1, help="questions per generate call (N >= 1; default 1)")
     p.add_argument("--max-new-tokens", type=int, help="default: the tasks' (eval/tasks/_default_template_yaml)")
     p.add_argument("--backend", choices=["hf", "vllm"], default="hf")
     p.add_argument("--device", help="default: cuda when available, else cpu")
@@ -134,6 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         _fail(f"--limit: a positive number of questions (leave it out for all), got {args.limit}")
+    if args.batch_size < 1:
+        _fail(f"--batch-size: a positive number of questions, got {args.batch_size}")
     if not args.judge_timeout > 0:
         _fail(f"--judge-timeout: positive seconds, got {args.judge_timeout}")
     benchmarks = args.benchmarks or [args.benchmark]
@@ -164,7 +167,8 @@ def main(argv: list[str] | None = None) -> None:
                       progress=lambda line: print(line, flush=True), scoring=args.scoring, judge=judge,
                       limit=args.limit, max_new_tokens=args.max_new_tokens, backend=args.backend, device=args.device,
                       min_pixels=args.min_pixels, max_pixels=args.max_pixels, entropy_model=args.entropy_model,
-                      splits=dict(args.split), extraction=dict(args.extraction), skip_bad_rows=args.skip_bad_rows)
+                      splits=dict(args.split), extraction=dict(args.extraction), skip_bad_rows=args.skip_bad_rows,
+                      batch_size=args.batch_size)
     except (BadRowError, JudgeError) as error:  # their messages name the row or the judge: no traceback
         _fail(str(error))
 

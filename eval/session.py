@@ -55,6 +55,7 @@ class Settings:
     splits: Mapping[str, str] = dataclasses.field(default_factory=dict)  # benchmark -> split (default: its yaml's)
     extraction: Mapping[str, str] = dataclasses.field(default_factory=dict)  # benchmark -> rule extraction
     skip_bad_rows: bool = False  # leave out rows that cannot be evaluated (recorded), instead of failing
+    batch_size: int = 1  # questions per generate call of lmms-eval's model (left-padded; greedy answers unchanged)
 
     def __post_init__(self) -> None:
         if self.scoring not in ("rules", "judge"):
@@ -66,6 +67,8 @@ class Settings:
         if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int)
                                        or self.limit < 1):
             raise ValueError(f"limit: a positive number of questions (None: all), got {self.limit!r}")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ValueError(f"batch_size: a positive number of questions, got {self.batch_size!r}")
         for benchmark, split in self.splits.items():
             task(benchmark).check_split(split)
         for benchmark, name in self.extraction.items():
@@ -133,7 +136,7 @@ class Session:
             from lmms_eval.models import get_model
 
             self._lm = get_model(self.lmms_model, force_simple=True).create_from_arg_string(
-                self.lmms_args, {"batch_size": 1})
+                self.lmms_args, {"batch_size": self.settings.batch_size})
             self._hf_model = self._lm._model if self.settings.backend == "hf" else None
         if self._hf_model is not None:
             self._lm._model = self._hf_model
@@ -360,7 +363,7 @@ class Session:
                 "max_new_tokens": generation["max_new_tokens"],
                 "min_pixels": s.min_pixels,
                 "max_pixels": s.max_pixels,
-                "batch_size": 1,
+                "batch_size": s.batch_size,
                 "system_prompt": SYSTEM_PROMPT,
                 "prompt": f"durian.prompt.thinking_prompt ({spec.prompt_position})",
             },

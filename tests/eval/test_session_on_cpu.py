@@ -152,3 +152,35 @@ def test_mathvision_runs_its_full_test_split_and_a_split_it_lacks_is_refused(smo
                      splits={"mathvision": "test"}, **SMOKE)
     assert str(error.value) == f"mathvision: {only_testmini.resolve()} has no split 'test'"
     assert not (tmp_path / "none").exists()
+
+
+def test_batched_generation_gives_the_answers_of_one_question_at_a_time(smoke_world, tmp_path, monkeypatch):
+    """``batch_size`` > 1: lmms-eval's model generates several questions per call (left-padded), and
+    every prediction, correctness and confidence is the one-at-a-time run's."""
+    from lmms_eval.models.simple.qwen2_5_vl import Qwen2_5_VL
+
+    calls = []
+    original = Qwen2_5_VL.generate_until
+    monkeypatch.setattr(Qwen2_5_VL, "generate_until", lambda self, requests, *a, **k: calls.append(
+        (self.batch_size, len(requests))) or original(self, requests, *a, **k))
+    fixtures = write_fixtures(tmp_path / "fixtures", n=12)
+    rows = {}
+    for batch_size in (1, 6):
+        settings = Settings(**{**SMOKE, "limit": 12, "batch_size": batch_size})
+        with Session(smoke_world / "model", run=f"b{batch_size}", settings=settings) as session:
+            path = session.evaluate("mathvista", tmp_path / f"b{batch_size}", fixtures["mathvista"])
+        summary = json.loads(path.read_text())
+        assert summary["generation"]["batch_size"] == batch_size
+        rows[batch_size] = [json.loads(line) for line in path.with_suffix(".samples.jsonl").read_text().splitlines()]
+    assert [size for size, _ in calls] == [1, 6]
+    assert len(rows[1]) == len(rows[6]) == 12
+    for one, batched in zip(rows[1], rows[6]):
+        assert (batched["doc_id"], batched["prediction"], batched["correct"]) == (one["doc_id"], one["prediction"],
+                                                                                   one["correct"])
+        if one["confidence"] is not None:
+            assert abs(batched["confidence"] - one["confidence"]) < 1e-4
+
+
+def test_a_batch_size_below_one_is_refused():
+    with pytest.raises(ValueError, match="batch_size: a positive number of questions, got 0"):
+        Settings(batch_size=0)

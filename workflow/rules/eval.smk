@@ -16,6 +16,7 @@ rule evaluate:
         benchmarks=",".join(BENCHMARKS),
         data_files=eval_data_files,
         limit=cli(limit=EVAL["limit"]),
+        batch_size=EVAL["batch_size"],
         max_new_tokens=EVAL["max_new_tokens"],
         backend=EVAL["backend"],
         device=EVAL["device"],
@@ -35,6 +36,6 @@ rule evaluate:
         "evaluate {wildcards.run} on {params.benchmarks} (gpu={resources.gpu}) -> {params.out}, log {log}"
     shell:
         "python -m eval.run --model {params.model:q} --run {wildcards.run} --out {params.out:q}"
-        " --benchmarks {params.benchmarks} {params.data_files} {params.limit}"
+        " --benchmarks {params.benchmarks} {params.data_files} {params.limit} --batch-size {params.batch_size}"
         " --max-new-tokens {params.max_new_tokens} --backend {params.backend} --device {params.device}"
         " --min-pixels {params.min_pixels} --max-pixels {params.max_pixels} {params.protocol} > {log:q} 2>&1"
