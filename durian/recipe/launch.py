@@ -12,11 +12,12 @@ Output contract (``results/<scale>/train/<run>/``)::
     timing.json      wall time and exit code of every attempt (-N: ended by signal N; null: the time limit)
     train.lock       held (flock) by the one trainer of this folder while it runs; a second is refused
     attempts/        verl's per-attempt metric files, merged into metrics.jsonl
+    tensorboard/     verl's tensorboard logger, every attempt (`tensorboard --logdir results/<scale>/train`)
     checkpoints/     verl's checkpoints (resume_mode=auto picks the last one up)
     model/           the final policy in Hugging Face format (what lmms-eval loads)
 
 A relaunch with the same request resumes from the last checkpoint; one whose request differs
-discards the folder's checkpoints, attempts and timing first (they belong to other settings).
+discards the folder's checkpoints, attempts, tensorboard events and timing first (they belong to other settings).
 
 Usage: ``python -m durian.train --scale smoke --arm grpo --model M --train T --val V --out DIR
 [--seed N] [--steps K] [--save-freq F] [--time-limit SEC] [--set key=value ...] [--dry-run]``.
@@ -49,7 +50,7 @@ from durian import experiment
 CONFIGS = Path(__file__).parent / "configs"
 REWARD_FILE = Path(__file__).resolve().parents[1] / "reward.py"
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
-STALE = ("checkpoints", "attempts", "timing.json")  # what a launch with other settings left behind
+STALE = ("checkpoints", "attempts", "tensorboard", "timing.json")  # what a launch with other settings left behind
 
 
 class TrainingFailed(RuntimeError):
@@ -225,7 +226,10 @@ def train(
         attempts = out / "attempts"
         attempts.mkdir(exist_ok=True)
         attempt = attempts / f"{next_attempt(attempts, out / 'timing.json'):03d}.jsonl"
-        run_env = {**os.environ, **env, "VERL_FILE_LOGGER_PATH": str(attempt), "PYTHONUNBUFFERED": "1"}
+        # verl's file logger writes this attempt's metrics; its tensorboard logger, every attempt's into one
+        # folder (`tensorboard --logdir results/<scale>/train` compares runs offline)
+        run_env = {**os.environ, **env, "VERL_FILE_LOGGER_PATH": str(attempt), "PYTHONUNBUFFERED": "1",
+                   "TENSORBOARD_DIR": str(out / "tensorboard")}
         command = [sys.executable, "-m", "verl.trainer.main_ppo", *overrides]
         start = time.monotonic()
         stop = None

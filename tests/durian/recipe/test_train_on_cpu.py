@@ -44,6 +44,7 @@ def test_durian_on_dapo_trains_with_its_inputs_and_filter_and_resumes_after_a_ki
         assert m["durian_stats/effective_share"] == 1.0  # DAPO's filter left no zero-variance prompt
     config = (run / "config.yaml").read_text()
     assert "adv_estimator: durian" in config and "num_reasoning_groups: 4" in config
+    check_tensorboard(run, metrics)
 
     from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration
 
@@ -52,6 +53,21 @@ def test_durian_on_dapo_trains_with_its_inputs_and_filter_and_resumes_after_a_ki
     [[text]] = probe.generate(model, processor, task.make_split(0, "val", 1, 112))
     assert isinstance(text, str)
     check_exported_weights(run, smoke_world / "model")
+
+
+def check_tensorboard(run, metrics) -> None:
+    """verl's tensorboard logger wrote every attempt's steps into the run's tensorboard/ folder, with
+    the values metrics.jsonl holds."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    scalars: dict[str, dict[int, float]] = {}
+    for events in sorted((run / "tensorboard").glob("events.out.tfevents.*")):
+        accumulator = EventAccumulator(str(events))
+        accumulator.Reload()
+        for tag in accumulator.Tags()["scalars"]:
+            scalars.setdefault(tag, {}).update({e.step: e.value for e in accumulator.Scalars(tag)})
+    tag = "durian/reasoning_groups_used"
+    assert scalars[tag] == {m["step"]: m[tag] for m in metrics}, scalars.get(tag)
 
 
 def check_exported_weights(run, base_model) -> None:
