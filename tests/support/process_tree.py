@@ -1,9 +1,11 @@
 """Which processes still run, read from /proc: for the tests that kill a run and check that nothing
-of it is left (a zombie waiting for its reaper counts as gone)."""
+of it is left (a zombie waiting for its reaper counts as gone); and verl's stand-in those tests kill."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import textwrap
 import time
 from pathlib import Path
 
@@ -45,3 +47,43 @@ def still_naming(text: str, within: float) -> list[str]:
     while naming(text) and time.monotonic() < deadline:
         time.sleep(0.1)
     return naming(text)
+
+
+# verl's stand-in: two children, each with a child of its own (as main_ppo starts Ray's raylet,
+# which starts workers); one child ignores SIGINT and SIGTERM, as a busy worker might. It writes
+# every pid of its tree to $FAKE_PIDS once all are up, then sleeps.
+FAKE_VERL = textwrap.dedent("""
+    import os, signal, subprocess, sys, time
+    CHILD = (
+        "import signal, subprocess, sys, time\\n"
+        "if sys.argv[1] == 'stubborn':\\n"
+        "    signal.signal(signal.SIGINT, signal.SIG_IGN); signal.signal(signal.SIGTERM, signal.SIG_IGN)\\n"
+        "grandchild = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\\n"
+        "print(grandchild.pid, flush=True)\\n"
+        "time.sleep(600)\\n"
+    )
+    children = [subprocess.Popen([sys.executable, "-c", CHILD, kind], stdout=subprocess.PIPE, text=True)
+                for kind in ("plain", "stubborn")]
+    grandchildren = [child.stdout.readline().strip() for child in children]
+    pids = [str(os.getpid()), *(str(child.pid) for child in children), *grandchildren]
+    path = os.environ["FAKE_PIDS"]
+    with open(path + ".tmp", "w") as handle:
+        handle.write(" ".join(pids))
+    os.replace(path + ".tmp", path)
+    time.sleep(600)
+""")
+FAKE_VERL_SIZE = 5  # the pids it writes
+
+
+def wait_for_tree(pids_file: Path, timeout: float = 30, size: int = FAKE_VERL_SIZE,
+                  run: subprocess.Popen | None = None) -> list[int]:
+    """The pids a stand-in wrote to ``pids_file``, once all ``size`` are up (``run``: the process
+    that starts it, which must not have ended meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while not pids_file.exists():
+        assert run is None or run.poll() is None, run.communicate()[0]
+        assert time.monotonic() < deadline, "the fake verl never came up"
+        time.sleep(0.05)
+    pids = [int(p) for p in pids_file.read_text().split()]
+    assert len(pids) == size and all(alive(pid) for pid in pids)
+    return pids

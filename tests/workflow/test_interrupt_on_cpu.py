@@ -11,31 +11,15 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 import uuid
 from pathlib import Path
 
 import pytest
-from process_tree import alive, still_naming, still_running
+from process_tree import FAKE_VERL, still_naming, still_running, wait_for_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
-# verl's stand-in, started in a session of its own by the launcher: a child that ignores SIGINT and
-# SIGTERM (a busy Ray worker) with a grandchild; every pid goes to $FAKE_PIDS once all are up.
-FAKE_VERL = textwrap.dedent("""
-    import os, subprocess, sys, time
-    CHILD = ("import signal, subprocess, sys, time\\n"
-             "signal.signal(signal.SIGINT, signal.SIG_IGN); signal.signal(signal.SIGTERM, signal.SIG_IGN)\\n"
-             "print(subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']).pid, flush=True)\\n"
-             "time.sleep(600)\\n")
-    child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, text=True)
-    pids = [os.getpid(), child.pid, int(child.stdout.readline())]
-    with open(os.environ["FAKE_PIDS"] + ".tmp", "w") as handle:
-        handle.write(" ".join(map(str, pids)))
-    os.replace(os.environ["FAKE_PIDS"] + ".tmp", os.environ["FAKE_PIDS"])
-    time.sleep(600)
-""")
 # The job, as `python -m durian.train` is one: it writes part of its output (config.yaml), then runs
 # "verl" under the launcher.
 HOST = textwrap.dedent("""
@@ -85,24 +69,13 @@ def snakemake(workdir: Path, env: dict, *args: str, **popen) -> subprocess.Popen
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
 
 
-def wait_for_tree(run: subprocess.Popen, pids_file: Path, timeout: float = 30) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while not pids_file.exists():
-        assert run.poll() is None, run.communicate()[0]
-        assert time.monotonic() < deadline, "the fake verl never came up"
-        time.sleep(0.05)
-    pids = [int(p) for p in pids_file.read_text().split()]
-    assert len(pids) == 3 and all(alive(pid) for pid in pids)
-    return pids
-
-
 @pytest.mark.parametrize("fault", ["ctrl-c", "sigterm", "sigint"])
 def test_an_interrupted_workflow_ends_the_jobs_whole_tree_and_redoes_the_job(fault, workflow, job_counts):
     workdir, env, marker = workflow
     # its own session, as a terminal gives a command: Ctrl-C is SIGINT to that process group
     run = snakemake(workdir, env, start_new_session=True)
     try:
-        pids = wait_for_tree(run, workdir / "pids")
+        pids = wait_for_tree(workdir / "pids", run=run)
         assert (workdir / "train" / "config.yaml").exists()
         if fault == "ctrl-c":
             os.killpg(run.pid, signal.SIGINT)

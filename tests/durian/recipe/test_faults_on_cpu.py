@@ -13,33 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from process_tree import alive, still_running
+from process_tree import FAKE_VERL, still_running, wait_for_tree
 
 from durian.recipe import launch as launcher
 
-# verl's stand-in: two children, each with a child of its own (as main_ppo starts Ray's raylet,
-# which starts workers); one child ignores SIGINT and SIGTERM, as a busy worker might. It writes
-# every pid of its tree to $FAKE_PIDS once all are up, then sleeps.
-FAKE_VERL = textwrap.dedent("""
-    import os, signal, subprocess, sys, time
-    CHILD = (
-        "import signal, subprocess, sys, time\\n"
-        "if sys.argv[1] == 'stubborn':\\n"
-        "    signal.signal(signal.SIGINT, signal.SIG_IGN); signal.signal(signal.SIGTERM, signal.SIG_IGN)\\n"
-        "grandchild = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\\n"
-        "print(grandchild.pid, flush=True)\\n"
-        "time.sleep(600)\\n"
-    )
-    children = [subprocess.Popen([sys.executable, "-c", CHILD, kind], stdout=subprocess.PIPE, text=True)
-                for kind in ("plain", "stubborn")]
-    grandchildren = [child.stdout.readline().strip() for child in children]
-    pids = [str(os.getpid()), *(str(child.pid) for child in children), *grandchildren]
-    path = os.environ["FAKE_PIDS"]
-    with open(path + ".tmp", "w") as handle:
-        handle.write(" ".join(pids))
-    os.replace(path + ".tmp", path)
-    time.sleep(600)
-""")
 # A quicker stand-in for the time limit's tests (up in milliseconds): a shell and its grandchild.
 QUICK_VERL = ["bash", "-c", ('bash -c "sleep 600 & echo \\$\\$ \\$! > $FAKE_PIDS.tmp; wait" & '
                              'while [ ! -s $FAKE_PIDS.tmp ]; do sleep 0.01; done; echo $$ $(cat $FAKE_PIDS.tmp) > $FAKE_PIDS; wait')]
@@ -57,16 +34,6 @@ HOST = textwrap.dedent("""
         raise SystemExit(128 + error.signum)
     print(f"exited with {code}", flush=True)
 """)
-
-
-def wait_for_tree(pids_file: Path, timeout: float = 30, size: int = 5) -> list[int]:
-    deadline = time.monotonic() + timeout
-    while not pids_file.exists():
-        assert time.monotonic() < deadline, "the fake verl never came up"
-        time.sleep(0.05)
-    pids = [int(p) for p in pids_file.read_text().split()]
-    assert len(pids) == size and all(alive(pid) for pid in pids)
-    return pids
 
 
 @pytest.fixture
