@@ -8,7 +8,7 @@ PYTHON := .venv/bin/python
 .PHONY: test reproduce preflight env browser benchmarks clean-env
 
 test: env browser
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest -n auto --dist loadfile
 
 # The main job: the smoke Table 1 (tiny model built here, CPU, no hub) through Snakemake.
 reproduce: env

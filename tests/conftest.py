@@ -1,6 +1,7 @@
 """Shared fixtures. The smoke world is built once per (config, code) hash and cached outside
 the checkout (``$DURIAN_CACHE``, default ``~/.cache/durian-repro``), so reruns reuse it."""
 
+import fcntl
 import os
 from pathlib import Path
 
@@ -9,6 +10,10 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one worker per core: torch's thread pool in each of them would oversubscribe
+    # the cores (its spinning threads made in-process model tests 4x slower); set before torch loads
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def cache_root() -> Path:
@@ -31,9 +36,11 @@ def smoke_data(smoke_world) -> dict[str, Path]:
 
     out = smoke_world / "entropy"
     paths = {split: out / f"{split}.parquet" for split in ("train", "val")}
-    missing = [split for split, path in paths.items() if not path.exists()]
-    if missing:
-        tower = VisionTower(str(smoke_world / "model"))
-        for split in missing:
-            precompute_entropy(smoke_world / "data" / f"{split}.parquet", paths[split], tower, progress=False)
+    with open(smoke_world.with_name(smoke_world.name + ".entropy.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # test workers take turns: one computes, the others reuse
+        missing = [split for split, path in paths.items() if not path.exists()]
+        if missing:
+            tower = VisionTower(str(smoke_world / "model"))
+            for split in missing:
+                precompute_entropy(smoke_world / "data" / f"{split}.parquet", paths[split], tower, progress=False)
     return paths

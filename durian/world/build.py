@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fcntl
 import json
 import os
 import shutil
@@ -45,8 +46,26 @@ def rows_for(examples: list[Example], split: str) -> list[dict]:
 
 
 def build_world(out: str | Path, config: WorldConfig = WorldConfig(), log=print) -> Path:
-    """Build (or reuse) the smoke world in ``out``; a finished world with the same key is kept."""
+    """Build (or reuse) the smoke world in ``out``; a finished world with the same key is kept.
+    Builders of one folder take turns (``<out>.lock``): a second one waits, then reuses the world."""
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_name(out.name + ".lock"), "w") as lock:
+        if not _try_lock(lock):
+            log(f"waiting for the build of {out} by another process")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(out, config, log)
+
+
+def _try_lock(lock) -> bool:
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def _build_locked(out: Path, config: WorldConfig, log) -> Path:
     manifest = out / "manifest.json"
     key = config.key()
     if manifest.exists() and json.loads(manifest.read_text()).get("key") == key:

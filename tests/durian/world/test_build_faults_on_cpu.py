@@ -54,3 +54,24 @@ def test_a_world_of_another_config_is_refused_and_left_as_it_is(tmp_path):
     with pytest.raises(FileExistsError, match=f"{out} holds a smoke world with another config"):
         build.build_world(out, TINY, log=lambda *_: None)
     assert json.loads((out / "manifest.json").read_text()) == manifest and (out / "model").is_dir()
+
+
+def test_a_second_builder_waits_for_the_first_and_reuses_its_world(tmp_path):
+    """Two builds of one folder at once (two workflows, two test workers): the second waits on the
+    first's lock, then finds the world built, instead of writing the same staging folder."""
+    import fcntl
+    import subprocess
+    import sys
+
+    out = tmp_path / "world"
+    code = ("import sys; from durian.world import build; from durian.world.task import WorldConfig; "
+            f"build.build_world(sys.argv[1], WorldConfig(**{TINY.__dict__!r}), "
+            "log=lambda m: print(m, flush=True))")
+    with open(tmp_path / "world.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # the first builder, this test
+        second = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE, text=True)
+        assert second.stdout.readline().strip() == f"waiting for the build of {out} by another process"
+        build._build_locked(out, TINY, log=lambda *_: None)
+    output, _ = second.communicate(timeout=120)
+    assert second.returncode == 0
+    assert output.strip() == f"smoke world {TINY.key()} already built in {out}"
