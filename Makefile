@@ -5,7 +5,7 @@ UV := .tools/bin/uv
 EXTRAS := --extra train --extra eval --extra workflow --extra dev
 PYTHON := .venv/bin/python
 
-.PHONY: test reproduce preflight env browser benchmarks clean-env
+.PHONY: test reproduce study preflight env browser benchmarks clean-env
 
 test: env browser
 	$(PYTHON) -m pytest -n auto --dist loadfile
@@ -14,6 +14,13 @@ test: env browser
 reproduce: env
 	.venv/bin/snakemake --cores all --workflow-profile workflow/profiles/local reproduce_table1
 	@echo "report: results/smoke/reports/table1/report.html"
+
+# The study scale's Table 1 (README "The study scale"): the smoke world trained long enough to learn,
+# 4 arms x 3 seeds, 400 questions per set; CPU, hours on 2 cores. Resumable: rerun after a stop.
+study: env
+	.venv/bin/snakemake --cores all --workflow-profile workflow/profiles/local \
+		--configfile workflow/config/study.yaml reproduce_table1
+	@echo "report: results/study/reports/table1/report.html"
 
 # Before GPU days, on one GPU (~10 min): the paper scale's code paths on the tiny world (FSDP on CUDA,
 # vLLM rollouts for 2 steps of dapo-durian, the vLLM evaluation on the fixtures, the judge if

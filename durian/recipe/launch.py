@@ -77,10 +77,21 @@ def scales() -> list[str]:
 
 
 def load_scale(name: str) -> dict[str, Any]:
+    """A scale's ``env``, ``vars`` and ``overrides``; a scale with ``base: <scale>`` is a delta on
+    that scale (its keys win, section by section)."""
     path = CONFIGS / f"{name}.yaml"
     if not path.exists():
         raise ValueError(f"scale: unknown scale {name!r}; known: {scales()}")
-    return yaml.safe_load(path.read_text())
+    spec = yaml.safe_load(path.read_text())
+    base = spec.pop("base", None)
+    if base is None:
+        return spec
+    if base == name:
+        raise ValueError(f"{path}: base: a scale cannot be its own base")
+    merged = load_scale(base)
+    for section, values in spec.items():
+        merged[section] = {**merged.get(section, {}), **values}
+    return merged
 
 
 def resolve_overrides(

@@ -29,7 +29,7 @@ def test_every_config_names_its_scale_not_a_profile():
     for path in (ROOT / "workflow" / "config").glob("*.yaml"):
         config = yaml.safe_load(path.read_text())
         assert "profile" not in config, path
-    for scale in ("smoke", "paper"):
+    for scale in ("smoke", "study", "paper"):
         config = yaml.safe_load((ROOT / "workflow" / "config" / f"{scale}.yaml").read_text())
         assert config["scale"] == scale and config["results"] == f"results/{scale}"
 

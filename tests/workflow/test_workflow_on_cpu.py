@@ -32,6 +32,27 @@ def test_lint_is_clean(tmp_path, snakemake):
     assert "Congratulations" in result.stdout + result.stderr
 
 
+def test_the_study_plans_its_table1_at_the_study_scale(tmp_path, snakemake, job_counts):
+    """make study's target: 4 arms x 3 seeds of the study recipe, 60 steps, n = 8; the base model and
+    the 12 runs evaluated on 400 questions per set, every question, 64 per generate call."""
+    result = snakemake("reproduce_table1", "-n", "-p", workdir=tmp_path, configs=["study"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    counts = job_counts(result.stdout)
+    assert (counts["build_world"], counts["train"], counts["evaluate"], counts["fixtures"]) == (1, 12, 13, 1)
+    runs = set()
+    for options in stage_commands(result.stdout, "durian.train"):
+        assert options["--scale"] == ["study"] and options["--steps"] == ["60"], options
+        assert "actor_rollout_ref.rollout.n=8" in options["--set"], options
+        runs.add(options["--out"][0].rsplit("/", 1)[1])
+    assert runs == {f"{arm}-s{seed}" for arm in ("grpo", "grpo-durian", "dapo", "dapo-durian") for seed in (1, 2, 3)}
+    [fixtures] = [line for line in result.stdout.splitlines() if "python -m eval.fixtures " in line]
+    assert " -n 400 " in fixtures, fixtures
+    for options in stage_commands(result.stdout, "eval.run"):
+        assert "--limit" not in options and options["--batch-size"] == ["64"], options
+        assert options["--out"][0].startswith("results/study/eval/"), options
+    assert not (tmp_path / "results").exists()
+
+
 @pytest.mark.parametrize("scale", ["smoke", "paper"])
 def test_dry_run_of_every_target(tmp_path, snakemake, job_counts, scale):
     for target, (train, evaluate) in EXPECTED[scale].items():

@@ -24,7 +24,7 @@ VALUES = {
 }
 
 
-@pytest.mark.parametrize("scale", ["smoke", "paper"])
+@pytest.mark.parametrize("scale", ["smoke", "study", "paper"])
 @pytest.mark.parametrize("arm", sorted(experiment.arms()))
 def test_every_arm_composes_and_validates_with_verls_config(scale, arm):
     overrides, env = launcher.resolve_overrides(scale, arm, VALUES)
@@ -129,6 +129,30 @@ def test_extra_overrides_win_over_the_arm_and_the_scale():
     overrides, _ = launcher.resolve_overrides("smoke", "dapo-durian", VALUES, extra)
     assert "actor_rollout_ref.rollout.n=2" in overrides and "+algorithm.durian.weights=[0.4,0.3,0.3]" in overrides
     assert sum(item.startswith("actor_rollout_ref.rollout.n=") for item in overrides) == 1
+
+
+def test_the_study_scale_is_the_smoke_scale_at_the_study_batch():
+    """configs/study.yaml is a delta (base: smoke): its overrides win, the rest is the smoke scale's."""
+    smoke, smoke_env = launcher.resolve_overrides("smoke", "dapo-durian", VALUES)
+    study, study_env = launcher.resolve_overrides("study", "dapo-durian", VALUES)
+    smoke, study = (dict(item.split("=", 1) for item in overrides) for overrides in (smoke, study))
+    assert {key: value for key, value in study.items() if smoke.get(key) != value} == {
+        "data.train_batch_size": "16",
+        "actor_rollout_ref.actor.ppo_mini_batch_size": "16",
+        "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu": "32",
+        "actor_rollout_ref.rollout.n": "8",
+        "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu": "32",
+        "actor_rollout_ref.ref.log_prob_micro_batch_size_per_gpu": "32",
+        "trainer.project_name": "durian-study",
+    }
+    assert set(study) == set(smoke) and study_env == smoke_env
+
+
+def test_a_scale_based_on_itself_is_refused(tmp_path, monkeypatch):
+    (tmp_path / "loop.yaml").write_text("base: loop\noverrides: {}\n")
+    monkeypatch.setattr(launcher, "CONFIGS", tmp_path)
+    with pytest.raises(ValueError, match="loop.yaml: base: a scale cannot be its own base"):
+        launcher.load_scale("loop")
 
 
 def test_set_values_are_read_as_yaml():
