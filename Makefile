@@ -8,7 +8,7 @@ PYTHON := .venv/bin/python
 .PHONY: test reproduce study preflight env browser benchmarks clean-env
 
 test: env browser
-	$(PYTHON) -m pytest -n auto --dist loadfile
+	$(PYTHON) -m pytest -n auto --dist loadfile --no-loadscope-reorder
 
 # The main job: the smoke Table 1 (tiny model built here, CPU, no hub) through Snakemake.
 reproduce: env
@@ -34,9 +34,11 @@ env: .venv/.synced
 $(UV):
 	python3 -m pip install --quiet --disable-pip-version-check --target .tools uv==$(UV_VERSION)
 
-# Re-sync only when the lock or the project metadata changed.
-.venv/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen $(EXTRAS)
+# Re-sync only when the lock, the project metadata or this command changed. --compile-bytecode:
+# the machine sets PYTHONDONTWRITEBYTECODE, so without it every process (each Ray worker, each job)
+# compiled torch, transformers and verl from source again (twice the time of the whole test suite).
+.venv/.synced: uv.lock pyproject.toml Makefile | $(UV)
+	$(UV) sync --frozen --compile-bytecode $(EXTRAS)
 	touch $@
 
 # The HTML report's test opens it in Debian's Chromium (tests/reports/test_report_browser.py).

@@ -20,6 +20,15 @@ def cache_root() -> Path:
     return Path(os.environ.get("DURIAN_CACHE", Path.home() / ".cache" / "durian-repro"))
 
 
+# Files that start verl or the whole workflow (minutes each) run first: under xdist, started last,
+# they would finish the run alone on one core.
+FIRST = ("test_train_on_cpu.py", "test_end_to_end_on_cpu.py", "test_study_step_on_cpu.py")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.path.name not in FIRST)  # stable: the rest keeps its order
+
+
 @pytest.fixture(scope="session")
 def smoke_world() -> Path:
     from durian.world.build import build_world
