@@ -13,6 +13,7 @@ Output contract (``results/<scale>/train/<run>/``)::
     train.lock       held (flock) by the one trainer of this folder while it runs; a second is refused
     attempts/        verl's per-attempt metric files, merged into metrics.jsonl
     tensorboard/     verl's tensorboard logger, every attempt (`tensorboard --logdir results/<scale>/train`)
+    wandb/           verl's wandb logger's files, with --wandb (workflow key train.wandb)
     checkpoints/     verl's checkpoints (resume_mode=auto picks the last one up)
     model/           the final policy in Hugging Face format (what lmms-eval loads)
 
@@ -20,7 +21,7 @@ A relaunch with the same request resumes from the last checkpoint; one whose req
 discards the folder's checkpoints, attempts, tensorboard events and timing first (they belong to other settings).
 
 Usage: ``python -m durian.train --scale smoke --arm grpo --model M --train T --val V --out DIR
-[--seed N] [--steps K] [--save-freq F] [--time-limit SEC] [--set key=value ...] [--dry-run]``.
+[--seed N] [--steps K] [--save-freq F] [--time-limit SEC] [--set key=value ...] [--wandb] [--dry-run]``.
 ``--dry-run`` resolves the run and writes ``config.yaml`` only (verl is not started).
 """
 
@@ -156,8 +157,10 @@ def validate(config) -> None:
 
 
 def resolve_run(*, scale: str, arm: str, model: str, train_files: str, val_files: str, out: Path, seed: int,
-                steps: int, save_freq: int, extra: dict[str, Any] | None):
+                steps: int, save_freq: int, extra: dict[str, Any] | None, wandb: bool = False):
     """One run's ${...} values, verl overrides, environment and composed, validated verl config."""
+    if wandb:  # a logger, not a setting: kept out of the request, so a relaunch with it resumes
+        extra = {**(extra or {}), "trainer.logger": [*load_scale(scale)["overrides"]["trainer.logger"], "wandb"]}
     values = {
         "model": absolute_if_local(model),
         "train_files": absolute_if_local(train_files),
@@ -176,13 +179,14 @@ def resolve_run(*, scale: str, arm: str, model: str, train_files: str, val_files
 
 
 def dry_run(*, scale: str, arm: str, model: str, train_files: str, val_files: str, out: str | Path, seed: int = 1,
-            steps: int = 2, save_freq: int = 1, extra: dict[str, Any] | None = None, **_ignored: Any) -> Path:
+            steps: int = 2, save_freq: int = 1, extra: dict[str, Any] | None = None, wandb: bool = False,
+            **_ignored: Any) -> Path:
     """Resolve the run as :func:`train` would and write ``out/config.yaml`` (the same file a real run
     writes), without starting verl; returns its path. Its checkpoints and records stay as they are."""
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     *_, config = resolve_run(scale=scale, arm=arm, model=model, train_files=train_files, val_files=val_files,
-                             out=out, seed=seed, steps=steps, save_freq=save_freq, extra=extra)
+                             out=out, seed=seed, steps=steps, save_freq=save_freq, extra=extra, wandb=wandb)
     path = out / "config.yaml"
     _write_atomic(path, _to_yaml(config))
     print(f"dry run: {scale} scale, arm {arm}: resolved verl config -> {path} (verl not started)")
@@ -203,6 +207,7 @@ def train(
     extra: dict[str, Any] | None = None,
     time_limit: float = 1800,
     stop_after_checkpoint: int | None = None,
+    wandb: bool = False,
 ) -> Path:
     """Train one arm into ``out``; rerunning after a kill resumes from the last checkpoint.
 
@@ -213,7 +218,7 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     values, overrides, env, config = resolve_run(scale=scale, arm=arm, model=model, train_files=train_files,
                                                  val_files=val_files, out=out, seed=seed, steps=steps,
-                                                 save_freq=save_freq, extra=extra)
+                                                 save_freq=save_freq, extra=extra, wandb=wandb)
     request = {"scale": scale, "arm": arm, "model": values["model"], "train_files": values["train_files"],
                "val_files": values["val_files"], "seed": seed, "steps": steps, "save_freq": save_freq,
                "set": dict(extra or {})}
@@ -240,7 +245,7 @@ def train(
         # verl's file logger writes this attempt's metrics; its tensorboard logger, every attempt's into one
         # folder (`tensorboard --logdir results/<scale>/train` compares runs offline)
         run_env = {**os.environ, **env, "VERL_FILE_LOGGER_PATH": str(attempt), "PYTHONUNBUFFERED": "1",
-                   "TENSORBOARD_DIR": str(out / "tensorboard")}
+                   "TENSORBOARD_DIR": str(out / "tensorboard"), "WANDB_DIR": str(out)}
         command = [sys.executable, "-m", "verl.trainer.main_ppo", *overrides]
         start = time.monotonic()
         stop = None
@@ -508,6 +513,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--time-limit", type=float, default=1800, help="seconds per attempt")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="an extra verl override (repeatable); the value is parsed as YAML")
+    parser.add_argument("--wandb", action="store_true",
+                        help="log to W&B too, through verl's wandb logger (WANDB_API_KEY, or WANDB_MODE=offline); "
+                             "its files go to <out>/wandb")
     parser.add_argument("--dry-run", action="store_true",
                         help="resolve the run's verl config, write it to <out>/config.yaml (the same file a real "
                              "run writes) and exit 0 without starting verl")
@@ -520,7 +528,7 @@ def main(argv: list[str] | None = None) -> None:
         (dry_run if args.dry_run else train)(
             scale=args.scale, arm=args.arm, model=args.model, train_files=args.train, val_files=args.val,
             out=args.out, seed=args.seed, steps=args.steps, save_freq=args.save_freq, extra=extra,
-            time_limit=args.time_limit)
+            time_limit=args.time_limit, wandb=args.wandb)
     except TrainingFailed as error:
         print(f"durian.train: {error}\nfull log: {Path(args.out).resolve() / 'train.log'}", file=sys.stderr)
         raise SystemExit(128 + error.signum if isinstance(error, Interrupted) else 1) from None

@@ -90,6 +90,15 @@ def test_durian_settings_go_to_durian_arms_only(tmp_path, snakemake):
         assert ("+algorithm.durian.num_reasoning_groups=12" in command) == (arm in durian), command
 
 
+def test_train_wandb_reaches_every_training_command(tmp_path, snakemake):
+    result = snakemake("reproduce_table1", "-n", "-p", workdir=tmp_path, configs=["smoke", {"train": {"wandb": True}}])
+    assert result.returncode == 0, result.stdout + result.stderr
+    commands = stage_commands(result.stdout, "durian.train")
+    assert len(commands) == 4 and all(options["--wandb"] == [None] for options in commands), commands
+    default = stage_commands(snakemake("reproduce_table1", "-n", "-p", workdir=tmp_path).stdout, "durian.train")
+    assert len(default) == 4 and not any("--wandb" in options for options in default)
+
+
 def stage_commands(output: str, module: str) -> list[dict[str, list[str]]]:
     """The ``python -m <module>`` commands a dry run's ``-p`` prints, each as {option: [values]}."""
     commands = []

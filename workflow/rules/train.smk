@@ -21,6 +21,7 @@ rule train:
         steps=config["train"]["steps"],
         save_freq=config["train"]["save_freq"],
         time_limit=config["train"]["time_limit"],
+        wandb="--wandb" if config["train"]["wandb"] else "",
     resources:
         cpu_heavy=1,  # the local profile allows one at a time: two verl runs never share a laptop
         mem_mb=32000,
@@ -36,4 +37,4 @@ rule train:
         "python -m durian.train --scale {params.scale} --arm {params.arm} --seed {params.seed}"
         " --model {params.model:q} --train {input.train:q} --val {input.val:q} --out {params.out:q}"
         " --steps {params.steps} --save-freq {params.save_freq} --time-limit {params.time_limit}"
-        " {params.overrides} > {log:q} 2>&1"
+        " {params.wandb} {params.overrides} > {log:q} 2>&1"

@@ -217,3 +217,36 @@ def test_a_relaunch_with_other_settings_discards_its_stale_checkpoints(tmp_path,
     assert [p.name for p in (run / "attempts").glob("*.jsonl")] == ["001.jsonl"]
     assert [a["attempt"] for a in json.loads((run / "timing.json").read_text())["attempts"]] == ["001"]
     assert [m["step"] for m in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())] == [1, 2, 3]
+
+
+def test_wandb_adds_verls_wandb_logger_and_a_relaunch_with_it_resumes(tmp_path, monkeypatch, capsys):
+    """--wandb appends verl's wandb logger to the scale's loggers; it is not a setting, so turning it on
+    for a relaunch keeps the run's checkpoints."""
+    monkeypatch.setattr(launcher, "_run", fake_run)
+    monkeypatch.setattr(launcher, "export_model", lambda checkpoints, target: target)
+    kwargs = dict(scale="smoke", arm="grpo", model="M", train_files="T", val_files="V", out=tmp_path / "run", steps=2)
+    run = launcher.train(**kwargs)
+    assert "trainer.logger=[console,file,tensorboard]" in json.loads((run / "launch.json").read_text())["overrides"]
+    launcher.train(**kwargs, wandb=True)
+    assert "settings changed" not in capsys.readouterr().out
+    assert len(list((run / "attempts").glob("*.jsonl"))) == 2
+    launch = json.loads((run / "launch.json").read_text())
+    assert "trainer.logger=[console,file,tensorboard,wandb]" in launch["overrides"]
+    assert "trainer.logger" not in launch["request"]["set"]
+    config = (run / "config.yaml").read_text()
+    assert "- wandb" in config
+
+
+def test_verls_wandb_logger_writes_an_offline_run_into_wandb_dir(tmp_path, monkeypatch):
+    """The boundary --wandb relies on: verl's Tracking with the wandb backend, offline, under WANDB_DIR."""
+    from verl.utils.tracking import Tracking
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    tracking = Tracking(project_name="durian-test", experiment_name="run", default_backend=["wandb"],
+                        config={"trainer": {}})
+    tracking.log({"durian/reasoning_groups_used": 4.0}, step=1)
+    tracking.logger["wandb"].finish()
+    [run] = (tmp_path / "wandb").glob("offline-run-*")
+    assert list(run.glob("*.wandb")), sorted(p.name for p in run.iterdir())
