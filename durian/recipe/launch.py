@@ -77,7 +77,7 @@ def scales() -> list[str]:
     return sorted(p.stem for p in CONFIGS.glob("*.yaml") if p.stem != "arms")
 
 
-def load_scale(name: str) -> dict[str, Any]:
+def load_scale(name: str, _based_on: tuple[str, ...] = ()) -> dict[str, Any]:
     """A scale's ``env``, ``vars`` and ``overrides``; a scale with ``base: <scale>`` is a delta on
     that scale (its keys win, section by section)."""
     path = CONFIGS / f"{name}.yaml"
@@ -87,9 +87,9 @@ def load_scale(name: str) -> dict[str, Any]:
     base = spec.pop("base", None)
     if base is None:
         return spec
-    if base == name:
-        raise ValueError(f"{path}: base: a scale cannot be its own base")
-    merged = load_scale(base)
+    if base == name or base in _based_on:
+        raise ValueError(f"{path}: base: {base} is based on {name} itself")
+    merged = load_scale(base, (*_based_on, name))
     for section, values in spec.items():
         merged[section] = {**merged.get(section, {}), **values}
     return merged

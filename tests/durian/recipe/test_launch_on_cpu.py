@@ -150,9 +150,13 @@ def test_the_study_scale_is_the_smoke_scale_at_the_study_batch():
 
 def test_a_scale_based_on_itself_is_refused(tmp_path, monkeypatch):
     (tmp_path / "loop.yaml").write_text("base: loop\noverrides: {}\n")
+    (tmp_path / "a.yaml").write_text("base: b\noverrides: {}\n")
+    (tmp_path / "b.yaml").write_text("base: a\noverrides: {}\n")
     monkeypatch.setattr(launcher, "CONFIGS", tmp_path)
-    with pytest.raises(ValueError, match="loop.yaml: base: a scale cannot be its own base"):
+    with pytest.raises(ValueError, match="loop.yaml: base: loop is based on loop itself"):
         launcher.load_scale("loop")
+    with pytest.raises(ValueError, match="b.yaml: base: a is based on b itself"):
+        launcher.load_scale("a")
 
 
 def test_set_values_are_read_as_yaml():
