@@ -34,7 +34,7 @@ from durian.recipe.inputs import (
     settings_from_config,
 )
 from durian.recipe.sampler import with_group_filter
-from durian.step_stats import reward_statistics
+from durian.step_stats import advantage_statistics, reward_statistics
 
 TRAINER_MODE = "durian"
 METRICS_KEY = "durian_metrics"  # legacy trainer: DataProto.meta_info key carrying the metrics
@@ -111,10 +111,12 @@ class DurianTrainer(PPOTrainerSync):
     def _compute_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
         metrics.update(self._reward_statistics(batch))
         if estimator_name(self.config.algorithm.adv_estimator) not in DURIAN_ESTIMATORS:
-            return super()._compute_advantage(batch, metrics)
-        with provide(self._durian_inputs(batch)) as inputs:
             batch = super()._compute_advantage(batch, metrics)
-        metrics.update(inputs.metrics)
+        else:
+            with provide(self._durian_inputs(batch)) as inputs:
+                batch = super()._compute_advantage(batch, metrics)
+            metrics.update(inputs.metrics)
+        metrics.update(self._advantage_statistics(batch))
         return batch
 
     def _reward_statistics(self, batch: KVBatchMeta) -> dict[str, float]:
@@ -127,6 +129,18 @@ class DurianTrainer(PPOTrainerSync):
         real = tensors["response_mask"].sum(dim=-1) > 0  # verl pads batches with empty dummy rows
         scores = tensors["rm_scores"].sum(dim=-1)
         return reward_statistics(scores[real].tolist(), uid[real.numpy()])
+
+    def _advantage_statistics(self, batch: KVBatchMeta) -> dict[str, float]:
+        """What this arm's advantages give extreme prompts' lone rollouts, beside the other rollouts."""
+        fields = ["uid", "rm_scores", "response_mask", "advantages"]
+        data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=fields)
+        uid = np.array(_as_list(data["uid"]), dtype=object)
+        tensors = data.select("rm_scores", "response_mask", "advantages").to_padded_tensor()
+        mask = tensors["response_mask"].float()
+        real = mask.sum(dim=-1) > 0
+        per_rollout = (tensors["advantages"] * mask).sum(dim=-1) / mask.sum(dim=-1).clamp(min=1)
+        scores = tensors["rm_scores"].sum(dim=-1)
+        return advantage_statistics(per_rollout[real].tolist(), scores[real].tolist(), uid[real.numpy()])
 
     def _durian_inputs(self, batch: KVBatchMeta) -> DurianInputs:
         """The rows of ``batch`` in the order the parent reads them (same keys, same padding)."""

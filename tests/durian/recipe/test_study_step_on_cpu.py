@@ -17,6 +17,12 @@ def test_one_step_at_the_study_batch(smoke_world, smoke_data, tmp_path):
     assert metrics["step"] == 1
     assert metrics["durian_stats/prompts"] == 16
     assert metrics["durian/perceptual_groups_used"] == 3
+    # what the arm's advantages gave extreme prompts' lone rollouts (durian.step_stats), when there were any
+    extremes = metrics["durian_stats/extreme_success"] + metrics["durian_stats/extreme_failure"]
+    assert ("durian_stats/lone_advantage" in metrics) == (extremes > 0), metrics
+    others = metrics["durian_stats/effective"] > extremes
+    assert ("durian_stats/other_advantage" in metrics) == others, metrics
+    assert all(metrics[key] > 0 for key in ("durian_stats/lone_advantage", "durian_stats/other_advantage") if key in metrics)
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["data"]["train_batch_size"] == 16
     assert config["actor_rollout_ref"]["rollout"]["n"] == 8
