@@ -37,12 +37,17 @@ FIGURE_DPI = 144
 SAVE_OPTIONS = {"png": {"dpi": FIGURE_DPI, "metadata": {"Software": None}}, "svg": {"metadata": {"Date": None}}}
 PAPER_STYLE = {"linestyle": "--", "marker": "s", "markerfacecolor": "none", "color": "#555555", "linewidth": 1.2}
 
-# What the training curves plot: panel title -> metric columns summed per step (then x 100).
+# What the training curves plot: panel title -> metric columns summed per step (x 100 for a "%" title).
 CURVES = {
     "Mean reward": ("critic/score/mean",),
     "Rollout accuracy (%)": ("durian_stats/accuracy",),
     "Extreme-sample share (%)": ("durian_stats/extreme_success_share", "durian_stats/extreme_failure_share"),
+    "|Advantage|, extreme prompts' lone rollout": ("durian_stats/lone_advantage",),
+    "|Advantage|, other effective rollouts": ("durian_stats/other_advantage",),
 }
+# logged only on steps that have such rollouts (durian.step_stats.advantage_statistics): a run without
+# any, or one trained before they were logged, leaves a gap instead of failing the figure
+SOMETIMES_LOGGED = {"durian_stats/lone_advantage", "durian_stats/other_advantage"}
 
 
 def arm_colour(name: str) -> str:
@@ -194,19 +199,21 @@ def fig4_entropy(results: str | Path, plan: Plan) -> Figure:
 def _curve(results: str | Path, run_id: str, columns: tuple[str, ...]) -> pd.Series:
     metrics = load_metrics(results, run_id)
     missing = [c for c in columns if c not in metrics]
+    if missing and set(missing) <= SOMETIMES_LOGGED:
+        return pd.Series(np.nan, index=metrics.index)
     if missing:
         raise ResultError(f"{metrics_path(results, run_id)}: no metric {', '.join(missing)}")
-    return metrics[list(columns)].sum(axis=1)
+    return metrics[list(columns)].sum(axis=1, min_count=len(columns))
 
 
 def training_curves(results: str | Path, plan: Plan) -> Figure:
-    """Reward, rollout accuracy and extreme-sample share per step for each arm of Table 1: mean over
-    seeds, with the min-max band over seeds."""
+    """Reward, rollout accuracy, extreme-sample share and the advantages extreme prompts' lone rollouts
+    get beside the others, per step for each arm of Table 1: mean over seeds, min-max band over seeds."""
     runs = plan.runs("table1")
     fig, axes = _new(len(CURVES), width=4.2, height=3.1)
     per_run = {run_id: {title: _curve(results, run_id, cols) for title, cols in CURVES.items()} for run_id in runs}
     for ax, title in zip(axes, CURVES):
-        scale = 1 if title == "Mean reward" else 100
+        scale = 100 if "(%)" in title else 1
         for arm in _arms(runs):
             seeds = pd.concat({run.seed: per_run[run_id][title] for run_id, run in runs.items() if run.arm == arm},
                               axis=1) * scale

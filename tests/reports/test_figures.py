@@ -4,6 +4,7 @@ answered what): the files, and what is drawn in them."""
 from __future__ import annotations
 
 import json
+import math
 import xml.etree.ElementTree as ET
 
 import matplotlib.image
@@ -107,11 +108,25 @@ def test_training_curves_one_line_per_arm_and_a_band_over_seeds(results_folder):
         for arm, line in zip(TABLE1_ARMS, lines.values()):
             assert line.get_color() == arm_colour(arm)
             assert list(line.get_xdata()) == [1, 2]
-    reward, accuracy, extreme = (list(labelled(ax).values())[0].get_ydata() for ax in fig.axes)
+    reward, accuracy, extreme, lone, other = (list(labelled(ax).values())[0].get_ydata() for ax in fig.axes)
     assert list(reward) == pytest.approx([0.1 + 0.9 * 0.25, 0.1 + 0.9 * 0.5])
     assert list(accuracy) == pytest.approx([25.0, 50.0])
     assert list(extreme) == pytest.approx([100 * 3 / 8, 100 * 4 / 8])  # (success + failure) / prompts
+    assert list(lone) == pytest.approx([2.0, 1.5]) and list(other) == pytest.approx([0.5, 0.75])  # not x 100
     assert "grpo (2 seeds)" in [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def test_a_run_without_advantage_statistics_leaves_a_gap(results_folder):
+    """Runs trained before the advantage statistics were logged (or without an extreme prompt) plot
+    nothing in those two panels; the others are unchanged."""
+    root, plan = results_folder
+    path = root / "train" / "dapo-s1" / "metrics.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps({k: v for k, v in r.items() if "advantage" not in k}) + "\n" for r in rows))
+    fig = figures.training_curves(root, plan)
+    dapo = {ax.get_title(): list(labelled(ax).values())[TABLE1_ARMS.index("dapo")].get_ydata() for ax in fig.axes}
+    assert all(math.isnan(v) for v in dapo["|Advantage|, extreme prompts' lone rollout"])
+    assert list(dapo["Rollout accuracy (%)"]) == pytest.approx([25.0, 50.0])
 
 
 def test_training_curves_missing_metric_names_the_file(results_folder):

@@ -45,8 +45,10 @@ PROTOCOL = {
 }
 # two steps of durian_stats/*, the same for every training run unless `metrics` says otherwise
 METRICS = (
-    {"step": 1, "prompts": 8, "effective": 4, "extreme_success": 1, "extreme_failure": 2, "accuracy": 0.25},
-    {"step": 2, "prompts": 8, "effective": 5, "extreme_success": 2, "extreme_failure": 2, "accuracy": 0.5},
+    {"step": 1, "prompts": 8, "effective": 4, "extreme_success": 1, "extreme_failure": 2, "accuracy": 0.25,
+     "durian_stats/lone_advantage": 2.0, "durian_stats/other_advantage": 0.5},
+    {"step": 2, "prompts": 8, "effective": 5, "extreme_success": 2, "extreme_failure": 2, "accuracy": 0.5,
+     "durian_stats/lone_advantage": 1.5, "durian_stats/other_advantage": 0.75},
 )
 ENTROPY_VALUES = [round(0.05 * i, 4) for i in range(1, 21)]  # data/train.entropy.json: 0.05 .. 1.0
 
