@@ -172,10 +172,11 @@ def test_the_command_line_passes_every_flag_to_train(monkeypatch):
     monkeypatch.setattr(launcher, "train", lambda **kwargs: calls.append(kwargs))
     launcher.main(["--scale", "paper", "--arm", "dapo-durian", "--model", "M", "--train", "T", "--val", "V",
                    "--out", "O", "--seed", "3", "--steps", "5", "--save-freq", "5", "--time-limit", "60",
-                   "--set", "actor_rollout_ref.rollout.n=4", "--set", "+algorithm.durian.weights=[0.4,0.3,0.3]"])
+                   "--set", "actor_rollout_ref.rollout.n=4", "--set", "+algorithm.durian.weights=[0.4,0.3,0.3]",
+                   "--wandb"])
     assert calls == [{
         "scale": "paper", "arm": "dapo-durian", "model": "M", "train_files": "T", "val_files": "V", "out": "O",
-        "seed": 3, "steps": 5, "save_freq": 5, "time_limit": 60.0,
+        "seed": 3, "steps": 5, "save_freq": 5, "time_limit": 60.0, "wandb": True,
         "extra": {"actor_rollout_ref.rollout.n": 4, "+algorithm.durian.weights": [0.4, 0.3, 0.3]},
     }]
     with pytest.raises(SystemExit):
