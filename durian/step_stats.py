@@ -21,7 +21,8 @@ from durian.reward import ACCURACY_WEIGHT
 
 
 def _groups(scores: np.ndarray, uid: np.ndarray):
-    """Per rollout its prompt's index; per prompt its size, right count and whether it is effective."""
+    """Per rollout its prompt's index; per prompt whether it is effective, an extreme success (one
+    rollout of several wrong) or an extreme failure (one of several right)."""
     if scores.shape != uid.shape:
         raise ValueError(f"scores: {scores.shape[0]} values for {uid.shape[0]} uids")
     _, inverse = np.unique(uid.astype(str), return_inverse=True)
@@ -32,7 +33,8 @@ def _groups(scores: np.ndarray, uid: np.ndarray):
     high = np.full(prompts, -np.inf)
     np.minimum.at(low, inverse, scores)
     np.maximum.at(high, inverse, scores)
-    return inverse, size, right, high > low
+    several = size >= 2
+    return inverse, high > low, several & (right == size - 1), several & (right == 1)
 
 
 def _right(scores: np.ndarray) -> np.ndarray:
@@ -41,15 +43,11 @@ def _right(scores: np.ndarray) -> np.ndarray:
 
 def reward_statistics(scores: Sequence[float], uid: Sequence[object], prefix: str = "durian_stats/") -> dict[str, float]:
     scores = np.asarray(scores, dtype=np.float64)
-    inverse, size, right, effective = _groups(scores, np.asarray(uid, dtype=object))
-    prompts = size.size
-    several = size >= 2
-    counts = {
-        "effective": int(np.sum(effective)),
-        "extreme_success": int(np.sum(several & (right == size - 1))),
-        "extreme_failure": int(np.sum(several & (right == 1))),
-    }
-    out = {f"{prefix}prompts": float(prompts), f"{prefix}accuracy": float(right.sum() / max(size.sum(), 1))}
+    _, effective, success, failure = _groups(scores, np.asarray(uid, dtype=object))
+    prompts = effective.size
+    counts = {"effective": int(effective.sum()), "extreme_success": int(success.sum()),
+              "extreme_failure": int(failure.sum())}
+    out = {f"{prefix}prompts": float(prompts), f"{prefix}accuracy": float(_right(scores).sum() / max(scores.size, 1))}
     for name, count in counts.items():
         out[f"{prefix}{name}"] = float(count)
         out[f"{prefix}{name}_share"] = count / prompts if prompts else 0.0
@@ -64,12 +62,10 @@ def advantage_statistics(advantages: Sequence[float], scores: Sequence[float], u
     scores = np.asarray(scores, dtype=np.float64)
     if advantages.shape != scores.shape:
         raise ValueError(f"advantages: {advantages.shape[0]} values for {scores.shape[0]} scores")
-    inverse, size, right, effective = _groups(scores, np.asarray(uid, dtype=object))
-    ok = _right(scores)
-    n, k = size[inverse], right[inverse]
-    lone = (n >= 2) & (((k == 1) & ok) | ((k == n - 1) & ~ok))
-    extreme = (n >= 2) & ((k == 1) | (k == n - 1))
-    other = effective[inverse] & ~extreme
+    inverse, effective, success, failure = _groups(scores, np.asarray(uid, dtype=object))
+    right = _right(scores)
+    lone = (failure[inverse] & right) | (success[inverse] & ~right)
+    other = effective[inverse] & ~success[inverse] & ~failure[inverse]
     out = {}
     for name, mask in (("lone_advantage", lone), ("other_advantage", other)):
         if mask.any():

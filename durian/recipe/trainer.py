@@ -109,38 +109,28 @@ class DurianTrainer(PPOTrainerSync):
         return with_group_filter(super()._build_replay_buffer(), self.config.trainer.v1.sampler.get("sampler_kwargs"))
 
     def _compute_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
-        metrics.update(self._reward_statistics(batch))
         if estimator_name(self.config.algorithm.adv_estimator) not in DURIAN_ESTIMATORS:
             batch = super()._compute_advantage(batch, metrics)
         else:
             with provide(self._durian_inputs(batch)) as inputs:
                 batch = super()._compute_advantage(batch, metrics)
             metrics.update(inputs.metrics)
-        metrics.update(self._advantage_statistics(batch))
+        metrics.update(self._step_statistics(batch))
         return batch
 
-    def _reward_statistics(self, batch: KVBatchMeta) -> dict[str, float]:
-        """Appendix A's effective / extreme-sample counts of this step's batch, for every arm."""
-        data = tq.kv_batch_get(
-            keys=batch.keys, partition_id=batch.partition_id, select_fields=["uid", "rm_scores", "response_mask"]
-        )
-        uid = np.array(_as_list(data["uid"]), dtype=object)
-        tensors = data.select("rm_scores", "response_mask").to_padded_tensor()
-        real = tensors["response_mask"].sum(dim=-1) > 0  # verl pads batches with empty dummy rows
-        scores = tensors["rm_scores"].sum(dim=-1)
-        return reward_statistics(scores[real].tolist(), uid[real.numpy()])
-
-    def _advantage_statistics(self, batch: KVBatchMeta) -> dict[str, float]:
-        """What this arm's advantages give extreme prompts' lone rollouts, beside the other rollouts."""
+    def _step_statistics(self, batch: KVBatchMeta) -> dict[str, float]:
+        """Appendix A's effective / extreme-sample counts of this step's batch, for every arm, and
+        what the arm's advantages gave extreme prompts' lone rollouts beside the other rollouts."""
         fields = ["uid", "rm_scores", "response_mask", "advantages"]
         data = tq.kv_batch_get(keys=batch.keys, partition_id=batch.partition_id, select_fields=fields)
         uid = np.array(_as_list(data["uid"]), dtype=object)
         tensors = data.select("rm_scores", "response_mask", "advantages").to_padded_tensor()
         mask = tensors["response_mask"].float()
-        real = mask.sum(dim=-1) > 0
+        real = mask.sum(dim=-1) > 0  # verl pads batches with empty dummy rows
+        scores = tensors["rm_scores"].sum(dim=-1)[real].tolist()
         per_rollout = (tensors["advantages"] * mask).sum(dim=-1) / mask.sum(dim=-1).clamp(min=1)
-        scores = tensors["rm_scores"].sum(dim=-1)
-        return advantage_statistics(per_rollout[real].tolist(), scores[real].tolist(), uid[real.numpy()])
+        uid = uid[real.numpy()]
+        return {**reward_statistics(scores, uid), **advantage_statistics(per_rollout[real].tolist(), scores, uid)}
 
     def _durian_inputs(self, batch: KVBatchMeta) -> DurianInputs:
         """The rows of ``batch`` in the order the parent reads them (same keys, same padding)."""
