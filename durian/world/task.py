@@ -32,13 +32,14 @@ class WorldConfig:
     train_size: int = 256
     val_size: int = 64
     test_size: int = 64
-    sft_size: int = 2048
+    sft_size: int = 8192
     vocab_size: int = 400
     hidden_size: int = 128
     num_layers: int = 2
     num_heads: int = 4
     vision_hidden_size: int = 64
     vision_depth: int = 2
+    vision_pretrain_steps: int = 800
     sft_steps: int = 300
     sft_batch_size: int = 32
     sft_lr: float = 3e-3
@@ -90,7 +91,8 @@ class Example:
 
 
 def _background(rng: random.Random, size: int, clutter: int) -> Image.Image:
-    """Visual complexity grows with clutter: plain, faint grid, noisy lines, speckle."""
+    """Visual complexity grows with clutter: plain, faint grid, noisy lines, speckle; 4 (evaluation
+    only) doubles the lines and speckle."""
     shade = rng.randint(225, 255)
     image = Image.new("RGB", (size, size), (shade, shade, shade))
     draw = ImageDraw.Draw(image)
@@ -107,6 +109,13 @@ def _background(rng: random.Random, size: int, clutter: int) -> Image.Image:
         for _ in range(rng.randint(80, 200)):
             x, y = rng.randint(0, size - 1), rng.randint(0, size - 1)
             draw.point((x, y), fill=tuple(rng.randint(0, 255) for _ in range(3)))
+    if clutter >= 4:  # heavier than any training image: evaluation only (Stress)
+        for _ in range(rng.randint(10, 16)):
+            points = [(rng.randint(0, size), rng.randint(0, size)) for _ in range(2)]
+            draw.line(points, fill=tuple(rng.randint(60, 200) for _ in range(3)), width=2)
+        for _ in range(rng.randint(300, 500)):
+            x, y = rng.randint(0, size - 1), rng.randint(0, size - 1)
+            draw.point((x, y), fill=tuple(rng.randint(0, 255) for _ in range(3)))
     return image
 
 
@@ -117,12 +126,29 @@ def _polygon(cx: float, cy: float, radius: float, sides: int, angle: float) -> l
     ]
 
 
-def render_example(rng: random.Random, size: int, form: str = "number") -> Example:
-    kind = rng.choice(["count", "sides"])
-    clutter = rng.randint(0, 3)
+@dataclasses.dataclass(frozen=True)
+class Stress:
+    """What a set of examples stresses; the default is the training mix. The evaluation fixtures
+    give each benchmark its own (``fixture_stress`` of its adapter)."""
+
+    kinds: tuple[str, ...] = ("count", "sides")
+    clutter: tuple[int, int] = (0, 3)  # inclusive; level 4 is heavier than any training image
+    more_to_count: bool = False  # only the upper half of each kind's range: the most shapes, the most sides
+
+    def values(self, kind: str) -> tuple[int, int]:
+        low, high = RANGES[kind]
+        return ((low + high + 1) // 2, high) if self.more_to_count else (low, high)
+
+
+TRAINING_MIX = Stress()
+
+
+def render_example(rng: random.Random, size: int, form: str = "number", stress: Stress = TRAINING_MIX) -> Example:
+    kind = rng.choice(list(stress.kinds))
+    clutter = rng.randint(*stress.clutter)
     image = _background(rng, size, clutter)
     draw = ImageDraw.Draw(image)
-    value = rng.randint(*RANGES[kind])
+    value = rng.randint(*stress.values(kind))
     if kind == "count":
         cell = size // 3
         cells = rng.sample(range(9), value)  # one shape per cell of a 3 x 3 grid: never overlapping
@@ -149,10 +175,11 @@ def render_example(rng: random.Random, size: int, form: str = "number") -> Examp
     return Example(image, yes_no_question(kind, shown), "yes" if shown == value else "no", kind, clutter, value, shown)
 
 
-def make_split(seed: int, split: str, n: int, size: int, forms: tuple[str, ...] = FORMS) -> list[Example]:
+def make_split(seed: int, split: str, n: int, size: int, forms: tuple[str, ...] = FORMS,
+               stress: Stress = TRAINING_MIX) -> list[Example]:
     """n examples; the i-th takes the form ``forms[i % len(forms)]`` (number or yes/no question)."""
     rng = random.Random(f"{seed}-{split}")
-    return [render_example(rng, size, forms[i % len(forms)]) for i in range(n)]
+    return [render_example(rng, size, forms[i % len(forms)], stress) for i in range(n)]
 
 
 def prompt_content(question: str, image: Image.Image) -> list[dict]:

@@ -8,7 +8,7 @@ import pytest
 from durian.world import build
 from durian.world.task import WorldConfig
 
-TINY = WorldConfig(train_size=4, val_size=4, test_size=4, sft_size=32, sft_steps=2, sft_batch_size=4)
+TINY = WorldConfig(train_size=4, val_size=4, test_size=4, sft_size=32, vision_pretrain_steps=2, sft_steps=2, sft_batch_size=4)
 
 
 def test_an_interrupted_build_is_discarded_and_redone(tmp_path):
