@@ -6,7 +6,10 @@ task folder writes its own rows and declares its columns (``fixture_rows`` and `
 adapter in ``eval/tasks/durian_<benchmark>/utils.py``): the columns, types and answer conventions
 (MathVista's option text, letter answers, WeMath's step groups, HallusionBench's ``gt_answer``
 "1"/"0") are the hub datasets'. Written as local parquet files, ``<out>/<benchmark>/<split>.parquet``,
-with images as encoded bytes in ``Image`` columns. Loads no torch.
+with images as encoded bytes in ``Image`` columns, beside each row's ground truth in
+``<out>/truth/<benchmark>.jsonl``. Each benchmark's fixture stresses what the real one does
+(``fixture_stress``: polygons only, heavier clutter, more to count; multiple choice and false-premise
+yes/no come from its rows). Loads no torch.
 
     python -m eval.fixtures --out /tmp/fixtures [--seed 0] [--n 24]
 """
@@ -14,6 +17,7 @@ with images as encoded bytes in ``Image`` columns. Loads no torch.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import tempfile
@@ -21,15 +25,32 @@ from pathlib import Path
 
 from datasets import Dataset
 
-from durian.world.task import WorldConfig, make_split
+from durian.world.task import Example, WorldConfig, make_split
 from eval.task import task, tasks
+
+
+def fixture_examples(benchmark: str, seed: int = 0, n: int = 24) -> list[Example]:
+    """The world's examples behind ``benchmark``'s fixture rows, in row order (with their ground truth)."""
+    adapter = task(benchmark).adapter
+    return make_split(seed, f"eval-{benchmark}", n, WorldConfig().image_size, forms=(adapter.fixture_form,),
+                      stress=adapter.fixture_stress)
 
 
 def fixture_dataset(benchmark: str, seed: int = 0, n: int = 24) -> Dataset:
     adapter = task(benchmark).adapter
-    examples = make_split(seed, f"eval-{benchmark}", n, WorldConfig().image_size, forms=(adapter.fixture_form,))
-    rows = adapter.fixture_rows(examples, random.Random(f"{seed}-{benchmark}"))
+    rows = adapter.fixture_rows(fixture_examples(benchmark, seed, n), random.Random(f"{seed}-{benchmark}"))
     return Dataset.from_list(rows, features=adapter.features)
+
+
+def truth_path(out_dir: str | os.PathLike, benchmark: str) -> Path:
+    """The ground truth of ``benchmark``'s fixture, one JSON line per row (``doc_id`` = row index):
+    the kind counted, the clutter level, the true count and the number a yes/no question states."""
+    return Path(out_dir) / "truth" / f"{benchmark}.jsonl"
+
+
+def truth_lines(examples: list[Example]) -> str:
+    return "".join(json.dumps({"doc_id": i, "kind": e.kind, "clutter": e.clutter, "value": e.value, "shown": e.shown})
+                   + "\n" for i, e in enumerate(examples))
 
 
 def fixture_path(out_dir: str | os.PathLike, benchmark: str) -> Path:
@@ -43,18 +64,22 @@ def write_fixtures(out_dir: str | os.PathLike, seed: int = 0, n: int = 24) -> di
         raise ValueError(f"n: must be positive, got {n}")
     paths = {}
     for name in tasks():
-        path = fixture_path(out_dir, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(handle)
-        try:
-            fixture_dataset(name, seed, n).to_parquet(temp)
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
-        paths[name] = path
+        _atomic(truth_path(out_dir, name), lambda temp: Path(temp).write_text(truth_lines(fixture_examples(name, seed, n))))
+        paths[name] = _atomic(fixture_path(out_dir, name), fixture_dataset(name, seed, n).to_parquet)
     return paths
+
+
+def _atomic(path: Path, write) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        write(temp)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
 
 
 def main(argv: list[str] | None = None) -> None:

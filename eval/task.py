@@ -30,6 +30,7 @@ from PIL import Image
 
 from durian.experiment import BENCHMARKS
 from durian.prompt import thinking_prompt
+from durian.world.task import TRAINING_MIX, Stress
 from eval import TASKS_DIR, scoring
 from eval.scoring import Target
 
@@ -67,6 +68,7 @@ class Adapter:
     metrics: tuple[str, ...] = ()  # extra lmms-eval metrics, aggregated over the records
     scores: Callable[[list[dict]], dict[str, Any]] | None = None  # the benchmark's own sub-scores
     fixture_form: str = "number"  # the world task's question form its fixture asks
+    fixture_stress: Stress = TRAINING_MIX  # what its fixture stresses beyond the training mix
     doc_id: Callable[[dict], str] = lambda doc: ""  # the benchmark's own id (as pose's), read without the answer
     extractions: tuple[str, ...] = ("lenient",)  # rule extractions offered (eval.scoring.score); the first is the default
     splits: tuple[str, ...] = ()  # the hub splits besides the task yaml's test_split it may be run on

@@ -94,7 +94,8 @@ def test_python_m_eval_fixtures_writes_every_benchmark_in_its_schema(tmp_path):
     printed = dict(line.split(": ", 1) for line in done.stdout.splitlines())
     assert printed == {name: str(out / name / f"{split}.parquet") for name, split in HUB_SPLITS.items()}
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == sorted(
-        f"{name}/{split}.parquet" for name, split in HUB_SPLITS.items())  # no temporary left
+        [f"{name}/{split}.parquet" for name, split in HUB_SPLITS.items()]
+        + [f"truth/{name}.jsonl" for name in HUB_SPLITS])  # no temporary left
     for name, path in printed.items():
         data = datasets.load_dataset("parquet", data_files={"x": path})["x"]
         assert HUB_COLUMNS[name] <= set(data.column_names), name

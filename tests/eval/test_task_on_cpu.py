@@ -90,3 +90,34 @@ def test_fixtures_cli_loads_no_torch(tmp_path):
     assert done.stdout.splitlines()[-1] == "[]"
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.parquet")) == sorted(
         f"{name}/{spec.split}.parquet" for name, spec in tasks().items())
+
+
+def test_each_fixture_stresses_what_its_benchmark_does_and_records_the_ground_truth(tmp_path):
+    """The six sets differ by what they stress, not only by schema; the truth file matches the rows."""
+    import json
+
+    from datasets import Dataset
+
+    from eval.fixtures import fixture_path, truth_path, write_fixtures
+
+    write_fixtures(tmp_path, seed=0, n=60)
+    truth = {name: [json.loads(line) for line in truth_path(tmp_path, name).read_text().splitlines()] for name in tasks()}
+    assert {name: len(rows) for name, rows in truth.items()} == {name: 60 for name in tasks()}
+    assert all([r["doc_id"] for r in rows] == list(range(60)) for rows in truth.values())
+    # in-distribution sets: both kinds and every training clutter level, nothing heavier
+    for name in ("geometry3k", "mathvista", "hallusionbench"):
+        assert {r["kind"] for r in truth[name]} == {"count", "sides"}
+        assert {r["clutter"] for r in truth[name]} == {0, 1, 2, 3}
+    assert {r["kind"] for r in truth["mathverse"]} == {"sides"}  # plane geometry: polygons only
+    assert {r["clutter"] for r in truth["mathvision"]} == {4}  # heavier than any training image
+    wemath = truth["wemath"]  # more to count: 3-5 shapes, 5-6 sides
+    assert {r["value"] for r in wemath if r["kind"] == "count"} == {3, 4, 5}
+    assert {r["value"] for r in wemath if r["kind"] == "sides"} == {5, 6}
+    # HallusionBench: yes/no about a stated number, false about half the time
+    hallusion = truth["hallusionbench"]
+    false_premise = sum(r["shown"] != r["value"] for r in hallusion)
+    assert all(r["shown"] is not None for r in hallusion) and 15 <= false_premise <= 45
+    rows = Dataset.from_parquet(str(fixture_path(tmp_path, "hallusionbench")))  # + 2 rows without an image, last
+    assert [row["gt_answer"] for row in rows][:60] == ["1" if r["shown"] == r["value"] else "0" for r in hallusion]
+    mathvista = Dataset.from_parquet(str(fixture_path(tmp_path, "mathvista")))
+    assert sum(row["question_type"] == "multi_choice" for row in mathvista) == 20

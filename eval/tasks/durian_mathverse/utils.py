@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from datasets import Features, Image
 
+from durian.world.task import Stress
 from eval import scoring
 from eval.scoring import LETTERS, Target
 from eval.task import STRING, Adapter, Posed, options, png, required
@@ -90,5 +91,6 @@ def fixture_rows(examples: list[Example], rng: random.Random) -> list[dict]:
 ADAPTER = Adapter(
     "mathverse", doc_id=doc_id, visuals=lambda doc: [doc["image"]], pose=pose, groups=("problem_version",),
     judge="match", features=FEATURES, fixture_rows=fixture_rows,
+    fixture_stress=Stress(kinds=("sides",)),  # plane geometry: the polygons only
 )
 doc_to_visual, doc_to_text, process_results = ADAPTER.hooks()

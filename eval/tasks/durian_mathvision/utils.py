@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from datasets import Features, Image, List
 
+from durian.world.task import Stress
 from eval import scoring
 from eval.scoring import LETTERS, Target
 from eval.task import INT, STRING, Adapter, Posed, options, png, required
@@ -79,5 +80,6 @@ def fixture_rows(examples: list[Example], rng: random.Random) -> list[dict]:
 ADAPTER = Adapter(
     "mathvision", doc_id=doc_id, visuals=lambda doc: [doc["decoded_image"]], pose=pose, groups=("subject",),
     judge="extract", features=FEATURES, fixture_rows=fixture_rows, splits=("test",),
+    fixture_stress=Stress(clutter=(4, 4)),  # heavier clutter than any training image
 )
 doc_to_visual, doc_to_text, process_results = ADAPTER.hooks()

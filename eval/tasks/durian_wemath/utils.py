@@ -12,6 +12,7 @@ from datasets import Features, Image
 
 from eval import scoring
 from eval.scoring import LETTERS
+from durian.world.task import Stress
 from eval.task import INT, STRING, Adapter, Posed, options, png, required
 
 if TYPE_CHECKING:
@@ -135,5 +136,6 @@ ADAPTER = Adapter(
     "wemath", doc_id=doc_id, visuals=lambda doc: [doc["image_path"]], pose=pose, fields=fields, groups=("key_kind",),
     judge="letter", metrics=("wemath_strict", "wemath_loose"),
     scores=lambda records: {"wemath": wemath_scores(records)}, features=FEATURES, fixture_rows=fixture_rows,
+    fixture_stress=Stress(more_to_count=True),  # more steps of counting: the most shapes, the most sides
 )
 doc_to_visual, doc_to_text, process_results = ADAPTER.hooks()
