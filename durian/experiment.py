@@ -126,7 +126,8 @@ TARGETS = ("table1", "table2_groups", "table3_weights", "table7_rollout", "fig3_
 # Report scope -> the tables and figures it builds, in report order.
 SCOPES: dict[str, tuple[str, ...]] = {
     "table1": ("table1", "significance", "training_curves", "fig4_entropy", "appendix_a",
-               "appendix_b_perceptual", "appendix_b_confidence", "appendix_b_errors"),
+               "appendix_b_perceptual", "appendix_b_confidence", "appendix_b_errors", "ground_truth",
+               "ground_truth_difficulty"),
     "table2_groups": ("table2", "table2_sweep"),
     "table3_weights": ("table3", "table3_sweep"),
     "table7_rollout": ("table7", "table7_sweep"),
@@ -136,7 +137,8 @@ SCOPES: dict[str, tuple[str, ...]] = {
     "appendix_b": ("appendix_b_perceptual", "appendix_b_confidence", "appendix_b_errors"),
     "all": ("table1", "significance", "fig3_ablation", "table2", "table2_sweep", "table3", "table3_sweep",
             "table7", "table7_sweep", "fig4_entropy", "appendix_a", "training_curves",
-            "appendix_b_perceptual", "appendix_b_confidence", "appendix_b_errors"),
+            "appendix_b_perceptual", "appendix_b_confidence", "appendix_b_errors", "ground_truth",
+            "ground_truth_difficulty"),
 }
 # Report scope -> the plan targets whose runs it reads.
 SCOPE_TARGETS: dict[str, tuple[str, ...]] = {

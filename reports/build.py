@@ -18,7 +18,7 @@ from typing import Any
 from durian.experiment import SCOPE_TARGETS, SCOPES, Plan, load_plan
 from reports import figures as figs
 from reports.html import provenance, render, write_report
-from reports.results import REPORT_ERRORS
+from reports.results import REPORT_ERRORS, NotApplicable
 from reports.table import Table
 from reports.tables import TABLE_TARGETS, TABLES
 
@@ -95,7 +95,7 @@ def build(results: str | Path, plan_path: str | Path | None = None, scope: str =
                 built["figures"][name] = paths
                 shown.append(("figure", (name, figs.TITLES[name], figs.caption(name), paths[0])))
         except REPORT_ERRORS as err:
-            if not partial:
+            if not partial and not isinstance(err, NotApplicable):
                 raise
             built["skipped"][name] = str(err)
             print(f"{name} ... skipped: {err}", flush=True)

@@ -29,6 +29,7 @@ from durian.experiment import BASE_COLOUR, BASE_RUN, Plan, Run  # noqa: E402
 from reports.reference import paper_column, paper_table  # noqa: E402
 from reports.results import ResultError, load_eval, load_metrics, metrics_path, read_json  # noqa: E402
 from reports.tables.appendix import DECILES, PERCEPTUAL, appendix_b_confidence, appendix_b_perceptual  # noqa: E402
+from reports.truth import ground_truth_figure  # noqa: E402
 
 # a plan.json may name an arm the registry lacks (an older plan): it gets one of these, by name
 SPARE_COLOURS = ("#bcbd22", "#393b79", "#637939", "#843c39", "#7b4173", "#5254a3")
@@ -344,6 +345,7 @@ FIGURES: dict[str, Callable[..., Figure]] = {
     "table3_sweep": table3_sweep,
     "table7_sweep": table7_sweep,
     "appendix_b_errors": appendix_b_errors,
+    "ground_truth_difficulty": ground_truth_figure,
 }
 TITLES = {
     "fig3_ablation": "Figure 3: ablation of the two difficulty groupings",
@@ -353,14 +355,15 @@ TITLES = {
     "table3_sweep": "Table 3 as a sweep: combination weights",
     "table7_sweep": "Table 7 as a sweep: rollouts per prompt",
     "appendix_b_errors": "Appendix B: where the wrong answers fall",
+    "ground_truth_difficulty": "Difficulty against ground truth (the world's clutter levels)",
 }
 # figures drawn from tables (given the built ones as ``tables=``, so they are not built twice)
-FROM_TABLES = ("appendix_b_errors",)
+FROM_TABLES = ("appendix_b_errors", "ground_truth_difficulty")
 # the plan targets whose runs each figure reads
 FIGURE_TARGETS = {
     "fig3_ablation": ("fig3_ablation",), "fig4_entropy": (), "training_curves": ("table1",),
     "table2_sweep": ("table2_groups",), "table3_sweep": ("table3_weights",), "table7_sweep": ("table7_rollout",),
-    "appendix_b_errors": ("table1",),
+    "appendix_b_errors": ("table1",), "ground_truth_difficulty": ("table1",),
 }
 
 

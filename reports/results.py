@@ -26,6 +26,11 @@ class ResultError(ValueError):
     """A result file is missing or malformed; the message names the file."""
 
 
+class NotApplicable(ResultError):
+    """An item that the results cannot have (ground truth of a real benchmark): the report leaves it
+    out with this reason, in every mode."""
+
+
 # what a build reports as one line naming the file (a result file, or plan.json), never a traceback
 REPORT_ERRORS = (ResultError, PlanError)
 

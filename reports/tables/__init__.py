@@ -10,7 +10,8 @@ Each builder ``(results, plan, n_boot=2000) -> Table``; :data:`TABLES` names the
   sweeps, is :mod:`reports.comparison`);
 - :mod:`reports.tables.sweeps`: ``table2``, ``table3``, ``table7`` (the grid targets);
 - :mod:`reports.tables.significance`: each Durian arm against its base arm;
-- :mod:`reports.tables.appendix`: ``appendix_a``, ``appendix_b_perceptual``, ``appendix_b_confidence``.
+- :mod:`reports.tables.appendix`: ``appendix_a``, ``appendix_b_perceptual``, ``appendix_b_confidence``;
+- :mod:`reports.truth`: ``ground_truth``, difficulty against the world's ground truth (smoke and study).
 
 A cell is never silently empty: a missing or malformed result file raises
 :class:`~reports.results.ResultError` naming it; NaN is written only for a number that does not
@@ -28,6 +29,7 @@ from reports.tables.appendix import appendix_a, appendix_b_confidence, appendix_
 from reports.tables.main import table1
 from reports.tables.significance import SIGNIFICANCE_TARGETS, durian_pairs, significance
 from reports.tables.sweeps import table2, table3, table7
+from reports.truth import ground_truth
 
 Builder = Callable[..., Table]
 TABLES: dict[str, Builder] = {
@@ -39,12 +41,13 @@ TABLES: dict[str, Builder] = {
     "appendix_a": appendix_a,
     "appendix_b_perceptual": appendix_b_perceptual,
     "appendix_b_confidence": appendix_b_confidence,
+    "ground_truth": ground_truth,
 }
 # the plan targets each table reads runs of
 TABLE_TARGETS: dict[str, tuple[str, ...]] = {
     "table1": ("table1",), "significance": SIGNIFICANCE_TARGETS, "table2": ("table2_groups",),
     "table3": ("table3_weights",), "table7": ("table7_rollout",), "appendix_a": ("table1",),
-    "appendix_b_perceptual": ("table1",), "appendix_b_confidence": ("table1",),
+    "appendix_b_perceptual": ("table1",), "appendix_b_confidence": ("table1",), "ground_truth": ("table1",),
 }
 
 

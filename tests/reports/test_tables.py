@@ -248,7 +248,8 @@ def test_missing_target_is_named(tmp_path):
     root, plan = folder(tmp_path, {"grpo-s1": {"arm": "grpo", "seed": 1}}, {"base": (1,), "grpo-s1": (1,)})
     with pytest.raises(PlanError, match="no target 'table2_groups'"):
         table2(root, plan, n_boot=N_BOOT)
-    assert available_tables(plan) == ["table1", "appendix_a", "appendix_b_perceptual", "appendix_b_confidence"]
+    assert available_tables(plan) == ["table1", "appendix_a", "appendix_b_perceptual", "appendix_b_confidence",
+                                      "ground_truth"]
 
 
 # --- significance ---------------------------------------------------------------------------

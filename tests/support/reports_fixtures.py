@@ -137,7 +137,7 @@ def write_results(root: str | Path, runs: Mapping[str, Mapping[str, Any]],
                   confidence: Mapping[tuple[str, str], Sequence[float]] | None = None,
                   eval_fields: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
                   metrics: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
-                  scale: str = "test") -> Plan:
+                  truth: Mapping[str, Sequence[int]] | None = None, scale: str = "test") -> Plan:
     """Write a results folder and return its loaded :class:`Plan`.
 
     ``runs``: training run id -> ``{"arm", "seed", "targets": [...] (default ["table1"]),
@@ -149,7 +149,8 @@ def write_results(root: str | Path, runs: Mapping[str, Mapping[str, Any]],
     ``eval_fields``: (run, benchmark) -> fields to override in the eval JSON (dicts are merged one
     level deep, e.g. ``{"generation": {"max_new_tokens": 64}}``). ``metrics``: run -> kwargs of
     :func:`metrics_row` per step (default :data:`METRICS`); ``data/train.entropy.json`` holds
-    :data:`ENTROPY_VALUES`.
+    :data:`ENTROPY_VALUES`. ``truth``: benchmark -> each question's clutter level, written as the
+    fixtures' ground truth (default: question i has clutter i % 5, for every benchmark evaluated).
     """
     root = Path(root)
     if benchmarks is None:
@@ -167,6 +168,13 @@ def write_results(root: str | Path, runs: Mapping[str, Mapping[str, Any]],
         write_eval(root, run, benchmark, outcomes, entropy=(entropy or {}).get((run, benchmark)),
                    confidence=(confidence or {}).get((run, benchmark)),
                    fields=(eval_fields or {}).get((run, benchmark)))
+    if truth is None:
+        sizes = {benchmark: len(outcomes) for (_, benchmark), outcomes in correct.items()}
+        truth = {benchmark: [i % 5 for i in range(n)] for benchmark, n in sizes.items()}
+    for benchmark, levels in truth.items():
+        _write_jsonl(root / "fixtures" / "truth" / f"{benchmark}.jsonl", [
+            {"doc_id": i, "kind": "count" if i % 2 else "sides", "clutter": level, "value": 3, "shown": None}
+            for i, level in enumerate(levels)])
     values = ENTROPY_VALUES
     _write_json(root / "data" / "train.entropy.json", {
         "dataset": f"results/{scale}/data/train.parquet", "encoder": f"results/{scale}/world/model:merger",

@@ -1,0 +1,157 @@
+"""Difficulty against ground truth: what only the project's own world can show.
+
+The evaluation fixtures record each question's true perceptual difficulty (its image's clutter
+level, ``<results>/fixtures/truth/<benchmark>.jsonl``, written by :mod:`eval.fixtures`). Beside the
+evaluation samples that gives, for the base model and each arm of Table 1 (seeds pooled, the six
+sets pooled):
+
+- Spearman's rho between the visual entropy the run's own tower measured and the clutter level,
+  with a bootstrap interval over questions: is higher visual entropy really harder?
+- the error rate by clutter level, by perceptual group of the visual entropy (low <= Q25 < medium
+  < Q75 <= high, per benchmark as in appendix B) and by confidence quartile (reasoning difficulty),
+  each with a bootstrap interval.
+
+Real benchmarks have no such truth: at the paper scale the table and figure raise
+:class:`~reports.results.NotApplicable`, which the report records instead of failing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from scipy.stats import rankdata
+
+from durian.experiment import BASE_RUN, Plan
+from reports.outcomes import checked_samples, protocol
+from reports.results import NotApplicable, ResultError, samples_path
+from reports.stats import bootstrap_mean_ci
+from reports.table import DASH, Table, fmt_pct
+from reports.tables.appendix import PERCEPTUAL, perceptual_groups
+
+GROUPINGS = {  # measure -> (column of the pooled frame, level labels)
+    "clutter": ("clutter", None),
+    "entropy group": ("entropy_group", PERCEPTUAL),
+    "confidence quartile": ("confidence_quartile", ("Q1", "Q2", "Q3", "Q4")),
+}
+
+
+def truth_dir(results: str | Path) -> Path:
+    return Path(results) / "fixtures" / "truth"
+
+
+def read_truth(results: str | Path, benchmark: str) -> pd.DataFrame:
+    path = truth_dir(results) / f"{benchmark}.jsonl"
+    if not truth_dir(results).is_dir():
+        raise NotApplicable(f"no ground truth ({truth_dir(results)}): the runs were evaluated on real benchmarks")
+    if not path.is_file():
+        raise ResultError(f"missing result file: {path}")
+    try:
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except json.JSONDecodeError as err:
+        raise ResultError(f"malformed JSON in {path}: {err}") from err
+    frame = pd.DataFrame(rows)
+    missing = [k for k in ("doc_id", "kind", "clutter", "value") if k not in frame]
+    if missing:
+        raise ResultError(f"{path}: missing field(s) {', '.join(missing)}")
+    return frame.set_index("doc_id")
+
+
+def truth_frame(results: str | Path, plan: Plan) -> pd.DataFrame:
+    """One row per (run, benchmark, question) of the base run and Table 1's runs, with its truth."""
+    results = Path(results)
+    runs = ([(plan.base_run, BASE_RUN)] if plan.base_run else []) + [
+        (run_id, run.arm) for run_id, run in plan.runs("table1").items()]
+    frames = []
+    for benchmark in plan.benchmarks:
+        truth = read_truth(results, benchmark)
+        for run_id, arm in runs:
+            samples = checked_samples(results, run_id, benchmark)
+            unknown = sorted(set(samples["doc_id"]) - set(truth.index))
+            if unknown:
+                raise ResultError(f"{samples_path(results, run_id, benchmark)}: doc_id {unknown[:5]} not in "
+                                  f"{truth_dir(results) / (benchmark + '.jsonl')}: fixtures and evaluation disagree")
+            frame = samples[["doc_id", "correct", "visual_entropy", "confidence"]].join(truth, on="doc_id")
+            frame["entropy_group"] = np.asarray(PERCEPTUAL)[perceptual_groups(frame["visual_entropy"].to_numpy(float))]
+            quartiles = np.quantile(frame["confidence"], [0.25, 0.5, 0.75])
+            frame["confidence_quartile"] = [f"Q{q + 1}" for q in np.searchsorted(quartiles, frame["confidence"], "right")]
+            frames.append(frame.assign(run=run_id, arm=arm, benchmark=benchmark))
+    return pd.concat(frames, ignore_index=True)
+
+
+def spearman_ci(x: np.ndarray, y: np.ndarray, n_boot: int, seed: int = 0) -> tuple[float, float, float]:
+    """Spearman's rho (Pearson on average ranks) and a 95% percentile bootstrap interval."""
+    def rho(a, b):
+        ra, rb = rankdata(a), rankdata(b)
+        return float(np.corrcoef(ra, rb)[0, 1]) if ra.std() and rb.std() else float("nan")
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(x), size=(n_boot, len(x)))
+    reps = np.array([rho(x[d], y[d]) for d in draws])
+    if np.isnan(reps).all():  # a constant variable: no correlation to speak of
+        return rho(x, y), float("nan"), float("nan")
+    low, high = np.nanquantile(reps, [0.025, 0.975])
+    return rho(x, y), float(low), float(high)
+
+
+def ground_truth(results: str | Path, plan: Plan, n_boot: int = 2000) -> Table:
+    """Spearman rho (visual entropy, clutter) and error rates by clutter, entropy group and confidence."""
+    frame = truth_frame(results, plan)
+    records = []
+    for arm, rows in frame.groupby("arm", sort=False):
+        entropy, clutter = rows["visual_entropy"].to_numpy(float), rows["clutter"].to_numpy(float)
+        rho, low, high = spearman_ci(entropy, clutter, n_boot)
+        records.append({"arm": arm, "measure": "Spearman rho (visual entropy, clutter)", "level": "",
+                        "n": len(rows), "value": rho, "ci_low": low, "ci_high": high})
+        for measure, (column, labels) in GROUPINGS.items():
+            for level in labels or sorted(rows[column].unique()):
+                wrong = ~rows.loc[rows[column] == level, "correct"].to_numpy(bool)
+                if not len(wrong):
+                    continue
+                mean, lo, hi = bootstrap_mean_ci(wrong.astype(float), n_boot=n_boot)
+                records.append({"arm": arm, "measure": f"error % by {measure}", "level": str(level), "n": len(wrong),
+                                "value": 100 * mean, "ci_low": 100 * lo, "ci_high": 100 * hi})
+    table = pd.DataFrame(records)
+    display = pd.DataFrame({
+        "Run": table["arm"], "Measure": table["measure"], "Level": table["level"], "n": table["n"],
+        "Value [95% CI]": [f"{v:+.3f} [{lo:+.3f}, {hi:+.3f}]" if m.startswith("Spearman")
+                           else f"{fmt_pct(v)} [{fmt_pct(lo)}, {fmt_pct(hi)}]"
+                           for m, v, lo, hi in zip(table["measure"], table["value"], table["ci_low"], table["ci_high"])]})
+    proto = protocol(results, plan, ([plan.base_run] if plan.base_run else []) + list(plan.runs("table1")))
+    caption = ("Difficulty against the world's ground truth: every question of the six fixture sets pooled, seeds "
+               "pooled per arm. Clutter 0-3 as in training, 4 heavier (the MathVision set only). Entropy groups per "
+               "benchmark at its Q25/Q75 (as appendix B); confidence quartiles of the run's mean token log-prob, Q1 "
+               f"least confident. 95% percentile bootstrap intervals over questions ({n_boot} resamples). {proto}")
+    notes = [f"{DASH}: no question at that level."]
+    return Table("ground_truth", "Difficulty against ground truth", caption, table, notes, display)
+
+
+def ground_truth_figure(results: str | Path, plan: Plan, tables: dict | None = None) -> Figure:
+    """Error rate by the true clutter level, by visual-entropy group and by confidence quartile, base
+    model and each arm (seeds and sets pooled, 95% bootstrap bars); the legend gives each run's
+    Spearman rho between visual entropy and clutter."""
+    from reports.figures import _legend, _new, arm_colour  # the shared look; figures imports this module
+
+    table = (tables or {}).get("ground_truth") or ground_truth(results, plan, n_boot=500)
+    frame = table.frame
+    fig, axes = _new(len(GROUPINGS), width=4.2, height=3.2)
+    arms = list(dict.fromkeys(frame["arm"]))
+    for ax, measure in zip(axes, GROUPINGS):
+        rows = frame[frame["measure"] == f"error % by {measure}"]
+        levels = list(dict.fromkeys(rows["level"]))
+        x = np.arange(len(levels))
+        for k, arm in enumerate(arms):
+            mine = rows[rows["arm"] == arm].set_index("level").reindex(levels)
+            rho = frame[(frame["arm"] == arm) & frame["measure"].str.startswith("Spearman")]["value"].iloc[0]
+            offset = (k - (len(arms) - 1) / 2) * 0.08
+            ax.errorbar(x + offset, mine["value"], yerr=[mine["value"] - mine["ci_low"], mine["ci_high"] - mine["value"]],
+                        color=arm_colour(arm), marker="o", markersize=3, capsize=2, linewidth=1.2,
+                        label=f"{arm} (rho {rho:+.2f})" if measure == "clutter" else None)
+        ax.set_xticks(x, levels)
+        ax.set_xlabel(measure)
+        ax.set_ylabel("error rate (%)")
+        ax.set_title(f"Error by {measure}")
+    _legend(fig)
+    return fig
