@@ -30,7 +30,7 @@ from PIL import Image
 
 from durian.experiment import BENCHMARKS
 from durian.prompt import thinking_prompt
-from durian.world.task import TRAINING_MIX, Stress
+from durian.world.task import TRAINING_MIX, Stress, choice_options
 from eval import TASKS_DIR, scoring
 from eval.scoring import Target
 
@@ -152,10 +152,8 @@ def png(image: Image.Image) -> dict:
 
 
 def options(rng: random.Random, answer: str, k: int = 4) -> list[str]:
-    """``k`` numeric options, sorted, one of them the answer."""
-    value = int(answer)
-    pool = [v for v in range(1, 8) if v != value]
-    return [str(v) for v in sorted(rng.sample(pool, k - 1) + [value])]
+    """``k`` numeric options, sorted, one of them the answer (as the world's choice form draws them)."""
+    return [str(v) for v in choice_options(rng, int(answer), k)]
 
 
 # ---------------------------------------------------------------------------------- task folder

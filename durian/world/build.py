@@ -39,7 +39,7 @@ def rows_for(examples: list[Example], split: str) -> list[dict]:
             data_source=DATA_SOURCE,
             split=split,
             index=i,
-            extra={"kind": e.kind, "clutter": e.clutter, "form": "number" if e.shown is None else "yes_no"},
+            extra={"kind": e.kind, "clutter": e.clutter, "form": e.form},
         )
         for i, e in enumerate(examples)
     ]

@@ -29,7 +29,7 @@ WORLD_CODE = ("world/task.py", "world/model.py", "world/warm_start.py", "world/b
 class WorldConfig:
     seed: int = 0
     image_size: int = 112  # 8 x 8 patches of 14 px -> 16 visual tokens after the 2 x 2 merger
-    train_size: int = 256
+    train_size: int = 1024
     val_size: int = 64
     test_size: int = 64
     sft_size: int = 8192
@@ -62,7 +62,9 @@ CHECKS = {
     "sides": "Does the polygon in the image have {n} sides?",
 }
 RANGES = {"count": (1, 5), "sides": (3, 6)}
-FORMS = ("number", "number", "yes_no")
+# The multiple-choice form (MathVista's listing): the count among four options, answered by letter.
+LETTERS = "ABCD"
+FORMS = ("number", "choice", "yes_no")
 
 
 def yes_no_question(kind: str, shown: int) -> str:
@@ -78,16 +80,32 @@ class Example:
     kind: str  # what is counted: "count" (shapes) or "sides"
     clutter: int
     value: int  # the true count
-    shown: int | None = None  # the number a yes/no question states; None for a number question
+    shown: int | None = None  # the number a yes/no question states; None for the other forms
+    choices: tuple[int, ...] | None = None  # the options of a multiple-choice question, in letter order
+
+    @property
+    def form(self) -> str:
+        return "yes_no" if self.shown is not None else "choice" if self.choices else "number"
 
     def response(self) -> str:
         if self.kind == "count":
             thought = f"I count the shapes one by one. There are {self.value} shapes."
         else:
             thought = f"I count the corners of the polygon. It has {self.value} corners, so {self.value} sides."
-        if self.shown is not None:  # a distinct opening: the first token already tells the two forms apart
+        if self.shown is not None:  # a distinct opening: the first token already tells the forms apart
             thought = f"I check the claim of {self.shown}. {thought} So the claim is {self.answer == 'yes'}."
+        elif self.choices:
+            thought = f"I look at the options. {thought} {self.value} is option ({self.answer})."
         return f"<think>{thought}</think> The answer is \\boxed{{{self.answer}}}."
+
+
+def choice_options(rng: random.Random, value: int, k: int = 4) -> list[int]:
+    """``k`` sorted options from 1 to 7, one of them ``value``."""
+    return sorted(rng.sample([v for v in range(1, 8) if v != value], k - 1) + [value])
+
+
+def choice_question(kind: str, choices: list[int]) -> str:
+    return QUESTIONS[kind] + "\nChoices:\n" + "\n".join(f"({LETTERS[j]}) {c}" for j, c in enumerate(choices))
 
 
 def _background(rng: random.Random, size: int, clutter: int) -> Image.Image:
@@ -168,8 +186,12 @@ def render_example(rng: random.Random, size: int, form: str = "number", stress: 
         draw.polygon(points, fill=rng.choice(COLORS), outline=(0, 0, 0))
     if form == "number":
         return Example(image, QUESTIONS[kind], str(value), kind, clutter, value)
+    if form == "choice":
+        choices = choice_options(rng, value)
+        letter = LETTERS[choices.index(value)]
+        return Example(image, choice_question(kind, choices), letter, kind, clutter, value, choices=tuple(choices))
     if form != "yes_no":
-        raise ValueError(f"form: must be 'number' or 'yes_no', got {form!r}")
+        raise ValueError(f"form: must be 'number', 'choice' or 'yes_no', got {form!r}")
     low, high = RANGES[kind]
     shown = value if rng.random() < 0.5 else rng.choice([v for v in range(low, high + 1) if v != value])
     return Example(image, yes_no_question(kind, shown), "yes" if shown == value else "no", kind, clutter, value, shown)
@@ -177,7 +199,7 @@ def render_example(rng: random.Random, size: int, form: str = "number", stress: 
 
 def make_split(seed: int, split: str, n: int, size: int, forms: tuple[str, ...] = FORMS,
                stress: Stress = TRAINING_MIX) -> list[Example]:
-    """n examples; the i-th takes the form ``forms[i % len(forms)]`` (number or yes/no question)."""
+    """n examples; the i-th takes the form ``forms[i % len(forms)]`` (number, choice or yes/no question)."""
     rng = random.Random(f"{seed}-{split}")
     return [render_example(rng, size, forms[i % len(forms)], stress) for i in range(n)]
 

@@ -109,7 +109,7 @@ def test_python_m_durian_toy_builds_through_the_world_cli(smoke_world):
 def test_the_warm_started_world_perceives(smoke_world):
     """Its answers depend on the image: greedy accuracy on 192 val questions falls well below guessing
     (about 31%) when each question is asked about another question's image. Measured on this
-    machine: 51% with the true images, 21% swapped; without the warm start's vision pretraining,
+    machine: 55% with the true images, 34% swapped; without the warm start's vision pretraining,
     accuracy stayed at guessing level (README, "The study scale")."""
     import dataclasses
     import random

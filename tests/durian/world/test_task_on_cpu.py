@@ -23,6 +23,12 @@ def test_task_is_deterministic_from_the_seed_and_answers_are_gradable():
     for e in yes_no:
         assert e.question.endswith(YES_NO_INSTRUCTION) and str(e.shown) in e.question
         assert (e.answer == "yes") == (e.shown == e.value)
+    choice = [e for e in train if e.form == "choice"]
+    assert len(choice) == 67 and {e.answer for e in choice} == set(task.LETTERS)
+    for e in choice:  # four options, the true count under the answer's letter, listed as "(B) 3"
+        assert len(set(e.choices)) == 4 and e.choices[task.LETTERS.index(e.answer)] == e.value
+        assert f"({e.answer}) {e.value}" in e.question and e.response().endswith(f"\\boxed{{{e.answer}}}.")
+    assert [e.form for e in train[:6]] == ["number", "choice", "yes_no"] * 2
 
 
 def test_the_task_imports_no_torch():
