@@ -29,7 +29,7 @@ from durian.experiment import BASE_COLOUR, BASE_RUN, Plan, Run  # noqa: E402
 from reports.reference import paper_column, paper_table  # noqa: E402
 from reports.results import ResultError, load_eval, load_metrics, metrics_path, read_json  # noqa: E402
 from reports.tables.appendix import DECILES, PERCEPTUAL, appendix_b_confidence, appendix_b_perceptual  # noqa: E402
-from reports.truth import ground_truth_figure  # noqa: E402
+from reports.tables.truth import GROUPINGS, ground_truth  # noqa: E402
 
 # a plan.json may name an arm the registry lacks (an older plan): it gets one of these, by name
 SPARE_COLOURS = ("#bcbd22", "#393b79", "#637939", "#843c39", "#7b4173", "#5254a3")
@@ -337,6 +337,37 @@ def appendix_b_errors(results: str | Path, plan: Plan, tables: Mapping[str, Any]
     return fig
 
 
+# --- Difficulty against ground truth -----------------------------------------------------------
+
+
+def ground_truth_difficulty(results: str | Path, plan: Plan, tables: dict | None = None) -> Figure:
+    """Error rate by the true clutter level, by the true number of shapes (counting questions), by
+    visual-entropy group and by confidence quartile, base
+    model and each arm (seeds and sets pooled, 95% bootstrap bars); the legend gives each run's
+    Spearman rho between visual entropy and clutter."""
+    table = (tables or {}).get("ground_truth") or ground_truth(results, plan, n_boot=500)
+    frame = table.frame
+    fig, axes = _new(len(GROUPINGS), width=3.8, height=3.2)
+    arms = list(dict.fromkeys(frame["arm"]))
+    for ax, measure in zip(axes, GROUPINGS):
+        rows = frame[frame["measure"] == f"error % by {measure}"]
+        levels = list(dict.fromkeys(rows["level"]))
+        x = np.arange(len(levels))
+        for k, arm in enumerate(arms):
+            mine = rows[rows["arm"] == arm].set_index("level").reindex(levels)
+            rho = frame[(frame["arm"] == arm) & frame["measure"].str.startswith("Spearman")]["value"].iloc[0]
+            offset = (k - (len(arms) - 1) / 2) * 0.08
+            ax.errorbar(x + offset, mine["value"], yerr=[mine["value"] - mine["ci_low"], mine["ci_high"] - mine["value"]],
+                        color=arm_colour(arm), marker="o", markersize=3, capsize=2, linewidth=1.2,
+                        label=f"{arm} (rho of entropy and clutter {rho:+.2f})" if measure == "clutter" else None)
+        ax.set_xticks(x, levels)
+        ax.set_xlabel(measure)
+        ax.set_ylabel("error rate (%)")
+        ax.set_title(f"Error by {measure}")
+    _legend(fig)
+    return fig
+
+
 FIGURES: dict[str, Callable[..., Figure]] = {
     "fig3_ablation": fig3_ablation,
     "fig4_entropy": fig4_entropy,
@@ -345,7 +376,7 @@ FIGURES: dict[str, Callable[..., Figure]] = {
     "table3_sweep": table3_sweep,
     "table7_sweep": table7_sweep,
     "appendix_b_errors": appendix_b_errors,
-    "ground_truth_difficulty": ground_truth_figure,
+    "ground_truth_difficulty": ground_truth_difficulty,
 }
 TITLES = {
     "fig3_ablation": "Figure 3: ablation of the two difficulty groupings",

@@ -88,7 +88,7 @@ def _pretrain_vision(model, examples, images, grid, config: WorldConfig, rng: ra
 
 def _optimizer(params, lr: float, steps: int):
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    warm_cosine = lambda step: min(1.0, (step + 1) / 20) * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1)))  # noqa: E731
+    warm_cosine = lambda step: min(1.0, (step + 1) / 20) * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1)))
     return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, warm_cosine)
 
 

@@ -11,7 +11,7 @@ Each builder ``(results, plan, n_boot=2000) -> Table``; :data:`TABLES` names the
 - :mod:`reports.tables.sweeps`: ``table2``, ``table3``, ``table7`` (the grid targets);
 - :mod:`reports.tables.significance`: each Durian arm against its base arm;
 - :mod:`reports.tables.appendix`: ``appendix_a``, ``appendix_b_perceptual``, ``appendix_b_confidence``;
-- :mod:`reports.truth`: ``ground_truth``, difficulty against the world's ground truth (smoke and study).
+- :mod:`reports.tables.truth`: ``ground_truth``, difficulty against the world's ground truth (smoke and study).
 
 A cell is never silently empty: a missing or malformed result file raises
 :class:`~reports.results.ResultError` naming it; NaN is written only for a number that does not
@@ -29,7 +29,7 @@ from reports.tables.appendix import appendix_a, appendix_b_confidence, appendix_
 from reports.tables.main import table1
 from reports.tables.significance import SIGNIFICANCE_TARGETS, durian_pairs, significance
 from reports.tables.sweeps import table2, table3, table7
-from reports.truth import ground_truth
+from reports.tables.truth import ground_truth
 
 Builder = Callable[..., Table]
 TABLES: dict[str, Builder] = {

@@ -1,4 +1,4 @@
-"""reports.truth: difficulty against the world's ground truth, on results folders whose answers
+"""reports.tables.truth: difficulty against the world's ground truth, on results folders whose answers
 and clutter levels are known, and its absence where the benchmarks are real."""
 
 import math
@@ -10,7 +10,7 @@ from reports_fixtures import BENCHMARKS, write_results
 
 from reports.build import build
 from reports.results import NotApplicable, ResultError
-from reports.truth import ground_truth, spearman_ci
+from reports.tables.truth import ground_truth, spearman_ci
 
 N_BOOT = 200
 # eight questions per benchmark: clutter 0 0 1 1 2 2 3 4, base right on the first three only,
@@ -59,6 +59,8 @@ def test_error_rates_by_clutter_and_the_rank_correlation_are_the_hand_counted_on
     # the least confident quartile holds questions 0 and 1 (both right), the most confident 6 and 7
     assert value(frame, "base", "error % by confidence quartile", "Q1") == 0.0
     assert value(frame, "base", "error % by confidence quartile", "Q4") == 100.0
+    # the counting questions are the odd ones (3 shapes each): base right on question 1 only
+    assert value(frame, "base", "error % by number of shapes", "3") == 75.0
     interval = frame[(frame["arm"] == "base") & (frame["level"] == "1") & (frame["measure"] == by_clutter)].iloc[0]
     assert interval["ci_low"] < 50.0 < interval["ci_high"]
 

@@ -5,13 +5,15 @@ level, ``<results>/fixtures/truth/<benchmark>.jsonl``, written by :mod:`eval.fix
 evaluation samples that gives, for the base model and each arm of Table 1 (seeds pooled, the six
 sets pooled):
 
-- Spearman's rho between the visual entropy the run's own tower measured and the clutter level,
-  with a bootstrap interval over questions: is higher visual entropy really harder?
-- the error rate by clutter level, by perceptual group of the visual entropy (low <= Q25 < medium
+- Spearman's rho between the visual entropy the run's own tower measured and the clutter level
+  (and, on the counting questions, the number of shapes), with a bootstrap interval over
+  questions: is higher visual entropy really harder, and what does it measure?
+- the error rate by clutter level, by number of shapes, by perceptual group of the visual entropy (low <= Q25 < medium
   < Q75 <= high, per benchmark as in appendix B) and by confidence quartile (reasoning difficulty),
   each with a bootstrap interval.
 
-Real benchmarks have no such truth: at the paper scale the table and figure raise
+The figure of it is :func:`reports.figures.ground_truth_difficulty`. Real benchmarks have no such
+truth: at the paper scale the table and figure raise
 :class:`~reports.results.NotApplicable`, which the report records instead of failing.
 """
 
@@ -22,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from scipy.stats import rankdata
 
 from durian.experiment import BASE_RUN, Plan
@@ -34,6 +35,7 @@ from reports.tables.appendix import PERCEPTUAL, perceptual_groups
 
 GROUPINGS = {  # measure -> (column of the pooled frame, level labels)
     "clutter": ("clutter", None),
+    "number of shapes": ("shapes", None),  # the counting questions only
     "entropy group": ("entropy_group", PERCEPTUAL),
     "confidence quartile": ("confidence_quartile", ("Q1", "Q2", "Q3", "Q4")),
 }
@@ -78,6 +80,7 @@ def truth_frame(results: str | Path, plan: Plan) -> pd.DataFrame:
             frame["entropy_group"] = np.asarray(PERCEPTUAL)[perceptual_groups(frame["visual_entropy"].to_numpy(float))]
             quartiles = np.quantile(frame["confidence"], [0.25, 0.5, 0.75])
             frame["confidence_quartile"] = [f"Q{q + 1}" for q in np.searchsorted(quartiles, frame["confidence"], "right")]
+            frame["shapes"] = frame["value"].where(frame["kind"] == "count")
             frames.append(frame.assign(run=run_id, arm=arm, benchmark=benchmark))
     return pd.concat(frames, ignore_index=True)
 
@@ -105,12 +108,18 @@ def ground_truth(results: str | Path, plan: Plan, n_boot: int = 2000) -> Table:
         rho, low, high = spearman_ci(entropy, clutter, n_boot)
         records.append({"arm": arm, "measure": "Spearman rho (visual entropy, clutter)", "level": "",
                         "n": len(rows), "value": rho, "ci_low": low, "ci_high": high})
+        counting = rows[rows["kind"] == "count"]
+        if len(counting):
+            rho, low, high = spearman_ci(counting["visual_entropy"].to_numpy(float), counting["value"].to_numpy(float), n_boot)
+            records.append({"arm": arm, "measure": "Spearman rho (visual entropy, number of shapes)", "level": "",
+                            "n": len(counting), "value": rho, "ci_low": low, "ci_high": high})
         for measure, (column, labels) in GROUPINGS.items():
-            for level in labels or sorted(rows[column].unique()):
+            for level in labels or sorted(rows[column].dropna().unique()):
                 wrong = ~rows.loc[rows[column] == level, "correct"].to_numpy(bool)
                 if not len(wrong):
                     continue
                 mean, lo, hi = bootstrap_mean_ci(wrong.astype(float), n_boot=n_boot)
+                level = int(level) if isinstance(level, float) else level  # shapes: NaN made the column float
                 records.append({"arm": arm, "measure": f"error % by {measure}", "level": str(level), "n": len(wrong),
                                 "value": 100 * mean, "ci_low": 100 * lo, "ci_high": 100 * hi})
     table = pd.DataFrame(records)
@@ -122,36 +131,7 @@ def ground_truth(results: str | Path, plan: Plan, n_boot: int = 2000) -> Table:
     proto = protocol(results, plan, ([plan.base_run] if plan.base_run else []) + list(plan.runs("table1")))
     caption = ("Difficulty against the world's ground truth: every question of the six fixture sets pooled, seeds "
                "pooled per arm. Clutter 0-3 as in training, 4 heavier (the MathVision set only). Entropy groups per "
-               "benchmark at its Q25/Q75 (as appendix B); confidence quartiles of the run's mean token log-prob, Q1 "
+               "benchmark at its Q25/Q75 (as appendix B); confidence quartiles per benchmark of the run's mean token log-prob, Q1 "
                f"least confident. 95% percentile bootstrap intervals over questions ({n_boot} resamples). {proto}")
     notes = [f"{DASH}: no question at that level."]
     return Table("ground_truth", "Difficulty against ground truth", caption, table, notes, display)
-
-
-def ground_truth_figure(results: str | Path, plan: Plan, tables: dict | None = None) -> Figure:
-    """Error rate by the true clutter level, by visual-entropy group and by confidence quartile, base
-    model and each arm (seeds and sets pooled, 95% bootstrap bars); the legend gives each run's
-    Spearman rho between visual entropy and clutter."""
-    from reports.figures import _legend, _new, arm_colour  # the shared look; figures imports this module
-
-    table = (tables or {}).get("ground_truth") or ground_truth(results, plan, n_boot=500)
-    frame = table.frame
-    fig, axes = _new(len(GROUPINGS), width=4.2, height=3.2)
-    arms = list(dict.fromkeys(frame["arm"]))
-    for ax, measure in zip(axes, GROUPINGS):
-        rows = frame[frame["measure"] == f"error % by {measure}"]
-        levels = list(dict.fromkeys(rows["level"]))
-        x = np.arange(len(levels))
-        for k, arm in enumerate(arms):
-            mine = rows[rows["arm"] == arm].set_index("level").reindex(levels)
-            rho = frame[(frame["arm"] == arm) & frame["measure"].str.startswith("Spearman")]["value"].iloc[0]
-            offset = (k - (len(arms) - 1) / 2) * 0.08
-            ax.errorbar(x + offset, mine["value"], yerr=[mine["value"] - mine["ci_low"], mine["ci_high"] - mine["value"]],
-                        color=arm_colour(arm), marker="o", markersize=3, capsize=2, linewidth=1.2,
-                        label=f"{arm} (rho {rho:+.2f})" if measure == "clutter" else None)
-        ax.set_xticks(x, levels)
-        ax.set_xlabel(measure)
-        ax.set_ylabel("error rate (%)")
-        ax.set_title(f"Error by {measure}")
-    _legend(fig)
-    return fig
