@@ -36,9 +36,11 @@ def fixture_examples(benchmark: str, seed: int = 0, n: int = 24) -> list[Example
                       stress=adapter.fixture_stress)
 
 
-def fixture_dataset(benchmark: str, seed: int = 0, n: int = 24) -> Dataset:
+def fixture_dataset(benchmark: str, seed: int = 0, n: int = 24, examples: list[Example] | None = None) -> Dataset:
+    """``benchmark``'s fixture rows, from ``examples`` (default: :func:`fixture_examples`)."""
     adapter = task(benchmark).adapter
-    rows = adapter.fixture_rows(fixture_examples(benchmark, seed, n), random.Random(f"{seed}-{benchmark}"))
+    examples = fixture_examples(benchmark, seed, n) if examples is None else examples
+    rows = adapter.fixture_rows(examples, random.Random(f"{seed}-{benchmark}"))
     return Dataset.from_list(rows, features=adapter.features)
 
 
@@ -64,8 +66,10 @@ def write_fixtures(out_dir: str | os.PathLike, seed: int = 0, n: int = 24) -> di
         raise ValueError(f"n: must be positive, got {n}")
     paths = {}
     for name in tasks():
-        _atomic(truth_path(out_dir, name), lambda temp: Path(temp).write_text(truth_lines(fixture_examples(name, seed, n))))
-        paths[name] = _atomic(fixture_path(out_dir, name), fixture_dataset(name, seed, n).to_parquet)
+        examples = fixture_examples(name, seed, n)
+        lines = truth_lines(examples)
+        _atomic(truth_path(out_dir, name), lambda temp: Path(temp).write_text(lines))
+        paths[name] = _atomic(fixture_path(out_dir, name), fixture_dataset(name, seed, n, examples).to_parquet)
     return paths
 
 

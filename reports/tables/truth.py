@@ -31,7 +31,7 @@ from reports.outcomes import checked_samples, protocol
 from reports.results import NotApplicable, ResultError, samples_path
 from reports.stats import bootstrap_mean_ci
 from reports.table import DASH, Table, fmt_pct
-from reports.tables.appendix import PERCEPTUAL, perceptual_groups
+from reports.tables.appendix import PERCEPTUAL, confidence_groups, perceptual_groups
 
 GROUPINGS = {  # measure -> (column of the pooled frame, level labels)
     "clutter": ("clutter", None),
@@ -78,8 +78,8 @@ def truth_frame(results: str | Path, plan: Plan) -> pd.DataFrame:
                                   f"{truth_dir(results) / (benchmark + '.jsonl')}: fixtures and evaluation disagree")
             frame = samples[["doc_id", "correct", "visual_entropy", "confidence"]].join(truth, on="doc_id")
             frame["entropy_group"] = np.asarray(PERCEPTUAL)[perceptual_groups(frame["visual_entropy"].to_numpy(float))]
-            quartiles = np.quantile(frame["confidence"], [0.25, 0.5, 0.75])
-            frame["confidence_quartile"] = [f"Q{q + 1}" for q in np.searchsorted(quartiles, frame["confidence"], "right")]
+            quartiles = confidence_groups(frame["confidence"].to_numpy(float), num_groups=4)
+            frame["confidence_quartile"] = [f"Q{q + 1}" for q in quartiles]
             frame["shapes"] = frame["value"].where(frame["kind"] == "count")
             frames.append(frame.assign(run=run_id, arm=arm, benchmark=benchmark))
     return pd.concat(frames, ignore_index=True)
