@@ -238,7 +238,7 @@ def score(response: str, target: Target, extraction: Extraction = "lenient") -> 
 
 # ------------------------------------------------------------------------------------ options
 def parse_options(text: str) -> tuple[str, ...]:
-    """Options written in a question or option string: "A:2\\nB:3", "(A) 2 (B) 3", "A. 2; B. 3"."""
+    """Options written in a question or option string: "A:2\\nB:3", "(A) 2, (B) 3", "A. 2; B. 3"."""
     at = text.rfind("Choices")
     text = text[at + len("Choices") :].lstrip(":") if at >= 0 else text
     marks = list(re.finditer(r"(?:^|(?<=[\s;]))\(?([A-H])\)?\s*[:.)]\s*", text))
@@ -251,7 +251,7 @@ def parse_options(text: str) -> tuple[str, ...]:
                 break
     for i, mark in enumerate(kept):
         end = kept[i + 1].start() if i + 1 < len(kept) else len(text)
-        option = text[mark.end() : end].strip().rstrip(";").strip()
+        option = text[mark.end() : end].strip().rstrip(";,").strip()
         options.append(option[:-1].rstrip() if option.endswith(".") and len(option) > 1 else option)
     return tuple(options) if len(options) >= 2 else ()
 

@@ -182,6 +182,7 @@ def test_options_and_letters():
     assert scoring.parse_options(VERSE_MC) == ("2", "2√{3}", "√{3}", "2√{2}")
     assert scoring.parse_options(WEMATH_OPTIONS)[-1] == "No correct answer"
     assert scoring.parse_options("What?\nChoices:\n(A) 3\n(B) 4") == ("3", "4")
+    assert scoring.parse_options("How many? (A) 3, (B) 4, (C) 6") == ("3", "4", "6")  # MathVision's inline
     assert scoring.letter_of("5", MC4) == "C"
     with pytest.raises(ValueError, match="not one of the choices"):
         scoring.letter_of("9", MC4)
