@@ -62,8 +62,18 @@ CHECKS = {
     "sides": "Does the polygon in the image have {n} sides?",
 }
 RANGES = {"count": (1, 5), "sides": (3, 6)}
-# The multiple-choice form (MathVista's listing): the count among four options, answered by letter.
-LETTERS = "ABCD"
+# The multiple-choice form: the count among four or five options, answered by letter, listed in one of
+# the ways the benchmarks list them (MathVista's "(A) 2" lines, MathVerse's "A:2", MathVision's "A. 2"
+# lines and inline "(A) 2, (B) 3", WeMath's "Options: A. 2; B. 3"), so that a model's multiple-choice
+# errors are about the image rather than about a listing it has never seen.
+LETTERS = "ABCDE"
+LISTINGS = {
+    "parenthesized": lambda pairs: "\nChoices:\n" + "\n".join(f"({x}) {c}" for x, c in pairs),
+    "colon": lambda pairs: "\nChoices:\n" + "\n".join(f"{x}:{c}" for x, c in pairs),
+    "dotted": lambda pairs: "\nChoices:\n" + "\n".join(f"{x}. {c}" for x, c in pairs),
+    "inline": lambda pairs: " " + ", ".join(f"({x}) {c}" for x, c in pairs),
+    "semicolon": lambda pairs: "\n\nOptions: " + "; ".join(f"{x}. {c}" for x, c in pairs),
+}
 FORMS = ("number", "choice", "yes_no")
 
 
@@ -88,15 +98,14 @@ class Example:
         return "yes_no" if self.shown is not None else "choice" if self.choices else "number"
 
     def response(self) -> str:
-        if self.kind == "count":
-            thought = f"I count the shapes one by one. There are {self.value} shapes."
-        else:
-            thought = f"I count the corners of the polygon. It has {self.value} corners, so {self.value} sides."
+        # Short on purpose: under token-mean policy gradients every token of a response shares its
+        # reward, so words that carry no information only add noise to what RL learns.
+        thought = f"There are {self.value} shapes." if self.kind == "count" else f"It has {self.value} sides."
         if self.shown is not None:  # a distinct opening: the first token already tells the forms apart
-            thought = f"I check the claim of {self.shown}. {thought} So the claim is {self.answer == 'yes'}."
+            thought = f"Claim {self.shown}. {thought[:-1]}, so {self.answer}."
         elif self.choices:
-            thought = f"I look at the options. {thought} {self.value} is option ({self.answer})."
-        return f"<think>{thought}</think> The answer is \\boxed{{{self.answer}}}."
+            thought = f"Options. {thought[:-1]}: ({self.answer})."
+        return f"<think>{thought}</think> \\boxed{{{self.answer}}}"
 
 
 def choice_options(rng: random.Random, value: int, k: int = 4) -> list[int]:
@@ -104,8 +113,8 @@ def choice_options(rng: random.Random, value: int, k: int = 4) -> list[int]:
     return sorted(rng.sample([v for v in range(1, 8) if v != value], k - 1) + [value])
 
 
-def choice_question(kind: str, choices: list[int]) -> str:
-    return QUESTIONS[kind] + "\nChoices:\n" + "\n".join(f"({LETTERS[j]}) {c}" for j, c in enumerate(choices))
+def choice_question(kind: str, choices: list[int], listing: str = "parenthesized") -> str:
+    return QUESTIONS[kind] + LISTINGS[listing](zip(LETTERS, choices))
 
 
 def _background(rng: random.Random, size: int, clutter: int) -> Image.Image:
@@ -187,9 +196,9 @@ def render_example(rng: random.Random, size: int, form: str = "number", stress: 
     if form == "number":
         return Example(image, QUESTIONS[kind], str(value), kind, clutter, value)
     if form == "choice":
-        choices = choice_options(rng, value)
+        choices = choice_options(rng, value, rng.choice([4, 5]))
         letter = LETTERS[choices.index(value)]
-        return Example(image, choice_question(kind, choices), letter, kind, clutter, value, choices=tuple(choices))
+        return Example(image, choice_question(kind, choices, rng.choice(sorted(LISTINGS))), letter, kind, clutter, value, choices=tuple(choices))
     if form != "yes_no":
         raise ValueError(f"form: must be 'number', 'choice' or 'yes_no', got {form!r}")
     low, high = RANGES[kind]

@@ -6,6 +6,11 @@ import sys
 from durian.prompt import YES_NO_INSTRUCTION
 from durian.reward import compute_score
 from durian.world import task
+from eval.scoring import parse_options
+
+# how each listing writes option A (written out here, by hand, from the benchmarks' rows)
+LISTING_SAMPLES = {"parenthesized": "\n(A) ", "colon": "\nA:", "dotted": "\nA. ", "inline": "? (A) ",
+                   "semicolon": "\n\nOptions: A. "}
 
 
 def test_task_is_deterministic_from_the_seed_and_answers_are_gradable():
@@ -25,9 +30,13 @@ def test_task_is_deterministic_from_the_seed_and_answers_are_gradable():
         assert (e.answer == "yes") == (e.shown == e.value)
     choice = [e for e in train if e.form == "choice"]
     assert len(choice) == 67 and {e.answer for e in choice} == set(task.LETTERS)
-    for e in choice:  # four options, the true count under the answer's letter, listed as "(B) 3"
-        assert len(set(e.choices)) == 4 and e.choices[task.LETTERS.index(e.answer)] == e.value
-        assert f"({e.answer}) {e.value}" in e.question and e.response().endswith(f"\\boxed{{{e.answer}}}.")
+    for e in choice:  # four or five options, the true count under the answer's letter
+        assert len(set(e.choices)) in (4, 5) and e.choices[task.LETTERS.index(e.answer)] == e.value
+        # the evaluator's own option parser reads the listing back, whichever way it is written
+        assert parse_options(e.question) == tuple(str(c) for c in e.choices), e.question
+        assert e.response().endswith(f"\\boxed{{{e.answer}}}")
+    listed = {next(name for name, sample in LISTING_SAMPLES.items() if sample in e.question) for e in choice}
+    assert listed == set(task.LISTINGS) and {len(e.choices) for e in choice} == {4, 5}
     assert [e.form for e in train[:6]] == ["number", "choice", "yes_no"] * 2
 
 
