@@ -131,6 +131,19 @@ def test_extra_overrides_win_over_the_arm_and_the_scale():
     assert sum(item.startswith("actor_rollout_ref.rollout.n=") for item in overrides) == 1
 
 
+def test_a_key_verl_declares_but_never_reads_is_refused():
+    """actor.freeze_vision_tower is in verl 0.9.1's ActorConfig, and no verl code reads it: a run with it
+    true trains the tower all the same. Refused, until verl reads it (then this test fails)."""
+    import verl
+
+    readers = [path for path in Path(verl.__file__).parent.rglob("*.py")
+               if "freeze_vision_tower" in path.read_text(errors="ignore") and path.name != "actor.py"]
+    assert readers == []
+    overrides, _ = launcher.resolve_overrides("study", "grpo", VALUES, {"actor_rollout_ref.actor.freeze_vision_tower": True})
+    with pytest.raises(ValueError, match="actor_rollout_ref.actor.freeze_vision_tower: verl 0.9.1 declares this key"):
+        launcher.validate(launcher.compose(overrides))
+
+
 def test_the_study_scale_is_the_smoke_scale_at_the_study_batch():
     """configs/study.yaml is a delta (base: smoke): its overrides win, the rest is the smoke scale's."""
     smoke, smoke_env = launcher.resolve_overrides("smoke", "dapo-durian", VALUES)
@@ -139,6 +152,7 @@ def test_the_study_scale_is_the_smoke_scale_at_the_study_batch():
     assert {key: value for key, value in study.items() if smoke.get(key) != value} == {
         "data.train_batch_size": "16",
         "actor_rollout_ref.actor.ppo_mini_batch_size": "16",
+        "actor_rollout_ref.actor.optim.lr": "0.0003",
         "actor_rollout_ref.actor.ppo_micro_batch_size_per_gpu": "32",
         "actor_rollout_ref.rollout.n": "8",
         "actor_rollout_ref.rollout.log_prob_micro_batch_size_per_gpu": "32",

@@ -27,6 +27,7 @@ def test_one_step_at_the_study_batch(smoke_world, smoke_data, tmp_path):
     assert config["data"]["train_batch_size"] == 16
     assert config["actor_rollout_ref"]["rollout"]["n"] == 8
     assert config["actor_rollout_ref"]["actor"]["ppo_mini_batch_size"] == 16
+    assert config["actor_rollout_ref"]["actor"]["optim"]["lr"] == 3e-4
     assert config["algorithm"]["adv_estimator"] == "durian"
     assert config["trainer"]["project_name"] == "durian-study"
     # the smoke scale's settings it does not change (base: smoke)
