@@ -9,8 +9,10 @@ sets pooled):
   (and, on the counting questions, the number of shapes), with a bootstrap interval over
   questions: is higher visual entropy really harder, and what does it measure?
 - the error rate by clutter level, by number of shapes, by perceptual group of the visual entropy (low <= Q25 < medium
-  < Q75 <= high, per benchmark as in appendix B) and by confidence quartile (reasoning difficulty),
-  each with a bootstrap interval.
+  < Q75 <= high, per benchmark as in appendix B), by confidence quartile (reasoning difficulty) and
+  by the count the response's thought states (the true one, another, none), each with a bootstrap
+  interval: the error rate where the thought counted right is the share of answers that do not
+  follow from a right count (reasoning), and the size of the other levels is how often it counts wrong.
 
 The figure of it is :func:`reports.figures.ground_truth_difficulty`. Real benchmarks have no such
 truth: at the paper scale the table and figure raise
@@ -20,6 +22,7 @@ truth: at the paper scale the table and figure raise
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +41,16 @@ GROUPINGS = {  # measure -> (column of the pooled frame, level labels)
     "number of shapes": ("shapes", None),  # the counting questions only
     "entropy group": ("entropy_group", PERCEPTUAL),
     "confidence quartile": ("confidence_quartile", ("Q1", "Q2", "Q3", "Q4")),
+    "the thought's count": ("thought", ("true count", "other count", "no count")),
 }
+# How the world's responses state the count they read off the image (durian.world.task.Example.response)
+THOUGHT_COUNT = re.compile(r"<think>.*?(?:There are|It has) (\d+)", re.DOTALL)
+
+
+def thought_count(prediction: str, value: int) -> str:
+    """"true count", "other count" or "no count": what the response's thought says it counted."""
+    found = THOUGHT_COUNT.search(prediction) if isinstance(prediction, str) else None
+    return "no count" if not found else "true count" if int(found.group(1)) == value else "other count"
 
 
 def truth_dir(results: str | Path) -> Path:
@@ -76,7 +88,9 @@ def truth_frame(results: str | Path, plan: Plan) -> pd.DataFrame:
             if unknown:
                 raise ResultError(f"{samples_path(results, run_id, benchmark)}: doc_id {unknown[:5]} not in "
                                   f"{truth_dir(results) / (benchmark + '.jsonl')}: fixtures and evaluation disagree")
-            frame = samples[["doc_id", "correct", "visual_entropy", "confidence"]].join(truth, on="doc_id")
+            columns = ["doc_id", "correct", "visual_entropy", "confidence", "prediction"]
+            frame = samples.reindex(columns=columns).join(truth, on="doc_id")
+            frame["thought"] = [thought_count(p, v) for p, v in zip(frame["prediction"], frame["value"])]
             frame["entropy_group"] = np.asarray(PERCEPTUAL)[perceptual_groups(frame["visual_entropy"].to_numpy(float))]
             quartiles = confidence_groups(frame["confidence"].to_numpy(float), num_groups=4)
             frame["confidence_quartile"] = [f"Q{q + 1}" for q in quartiles]

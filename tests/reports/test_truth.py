@@ -88,3 +88,28 @@ def test_a_truth_file_that_does_not_match_the_evaluation_is_named(tmp_path):
     (root / "fixtures" / "truth" / "wemath.jsonl").write_text('{"doc_id": 0, "kind": "count", "clutter": 0, "value": 1}\n')
     with pytest.raises(ResultError, match=r"doc_id \[1, 2, 3, 4, 5\] not in .*wemath.jsonl"):
         ground_truth(root, plan, n_boot=N_BOOT)
+
+
+
+def test_the_count_a_thought_states_splits_errors_into_counting_and_answering(tmp_path):
+    """Base run on MathVerse (every true count 3, right on questions 0-2): written by hand, questions
+    1-3 state the true count, 4-6 another, 0 and 7 none (as do all other sets' answers, bare boxes).
+    So 1 of the 3 answers after a right count is wrong (question 3), and all 3 after a wrong one."""
+    import json
+
+    root, plan = results(tmp_path)
+    path = root / "eval" / "base" / "mathverse.samples.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    thoughts = ["I count 3.", "<think>There are 3 shapes.</think>", "<think>Options. It has 3 sides: (B).</think>",
+                "<think>Claim 2. There are 3 shapes, so no.</think>", "<think>There are 4 shapes.</think>",
+                "<think>It has 5 sides.</think>", "<think>Claim 3. It has 30 sides, so no.</think>",
+                "<think>There were 3.</think>"]
+    for row, thought in zip(rows, thoughts):
+        row["prediction"] = f"{thought} {row['prediction']}"
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    frame = ground_truth(root, plan, n_boot=N_BOOT).frame
+    mine = frame[(frame["arm"] == "base") & (frame["measure"] == "error % by the thought's count")].set_index("level")
+    assert mine.loc["true count", "n"] == 3 and mine.loc["true count", "value"] == pytest.approx(100 / 3)
+    assert mine.loc["other count", "n"] == 3 and mine.loc["other count", "value"] == 100.0
+    assert mine.loc["no count", "n"] == 2 + 8 * (len(BENCHMARKS) - 1)
+    assert "other count" not in set(frame[(frame["arm"] == "grpo") & (frame["measure"] == "error % by the thought's count")]["level"])
