@@ -342,7 +342,7 @@ def appendix_b_errors(results: str | Path, plan: Plan, tables: Mapping[str, Any]
 
 def ground_truth_difficulty(results: str | Path, plan: Plan, tables: dict | None = None) -> Figure:
     """Error rate by the true clutter level, by the true number of shapes (counting questions), by
-    visual-entropy group and by confidence quartile, base
+    visual-entropy group, by confidence quartile and by the count the thought states, base
     model and each arm (seeds and sets pooled, 95% bootstrap bars); the legend gives each run's
     Spearman rho between visual entropy and clutter."""
     table = (tables or {}).get("ground_truth") or ground_truth(results, plan, n_boot=500)

@@ -11,8 +11,8 @@ sets pooled):
 - the error rate by clutter level, by number of shapes, by perceptual group of the visual entropy (low <= Q25 < medium
   < Q75 <= high, per benchmark as in appendix B), by confidence quartile (reasoning difficulty) and
   by the count the response's thought states (the true one, another, none), each with a bootstrap
-  interval: the error rate where the thought counted right is the share of answers that do not
-  follow from a right count (reasoning), and the size of the other levels is how often it counts wrong.
+  interval: the error rate after a true count is the share of answers that do not follow from a
+  right count (reasoning errors); the share of "other count" is how often the model miscounts.
 
 The figure of it is :func:`reports.figures.ground_truth_difficulty`. Real benchmarks have no such
 truth: at the paper scale the table and figure raise
@@ -44,12 +44,15 @@ GROUPINGS = {  # measure -> (column of the pooled frame, level labels)
     "the thought's count": ("thought", ("true count", "other count", "no count")),
 }
 # How the world's responses state the count they read off the image (durian.world.task.Example.response)
-THOUGHT_COUNT = re.compile(r"<think>.*?(?:There are|It has) (\d+)", re.DOTALL)
+THOUGHT_COUNT = re.compile(r"<think>(?:(?!</think>).)*?(?:There are|It has) (\d+)", re.DOTALL)
 
 
-def thought_count(prediction: str, value: int) -> str:
-    """"true count", "other count" or "no count": what the response's thought says it counted."""
-    found = THOUGHT_COUNT.search(prediction) if isinstance(prediction, str) else None
+def thought_count(prediction: str | None, value: int) -> str | None:
+    """What the response's thought says it counted: "true count", "other count", or "no count" (no
+    thought, or none that states a count); None for a sample without its response text."""
+    if not isinstance(prediction, str):
+        return None
+    found = THOUGHT_COUNT.search(prediction)
     return "no count" if not found else "true count" if int(found.group(1)) == value else "other count"
 
 
@@ -114,7 +117,8 @@ def spearman_ci(x: np.ndarray, y: np.ndarray, n_boot: int, seed: int = 0) -> tup
 
 
 def ground_truth(results: str | Path, plan: Plan, n_boot: int = 2000) -> Table:
-    """Spearman rho (visual entropy, clutter) and error rates by clutter, entropy group and confidence."""
+    """Spearman rho (visual entropy, clutter) and error rates by clutter, number of shapes, entropy
+    group, confidence and the count the thought states."""
     frame = truth_frame(results, plan)
     records = []
     for arm, rows in frame.groupby("arm", sort=False):
@@ -146,6 +150,8 @@ def ground_truth(results: str | Path, plan: Plan, n_boot: int = 2000) -> Table:
     caption = ("Difficulty against the world's ground truth: every question of the six fixture sets pooled, seeds "
                "pooled per arm. Clutter 0-3 as in training, 4 heavier (the MathVision set only). Entropy groups per "
                "benchmark at its Q25/Q75 (as appendix B); confidence quartiles per benchmark of the run's mean token log-prob, Q1 "
-               f"least confident. 95% percentile bootstrap intervals over questions ({n_boot} resamples). {proto}")
+               "least confident. The thought's count: what each response's thought says it counted, against the true "
+               "count (the error rate after a true count is the reasoning error). "
+               f"95% percentile bootstrap intervals over questions ({n_boot} resamples). {proto}")
     notes = [f"{DASH}: no question at that level."]
     return Table("ground_truth", "Difficulty against ground truth", caption, table, notes, display)

@@ -1,6 +1,8 @@
 """reports.tables.truth: difficulty against the world's ground truth, on results folders whose answers
 and clutter levels are known, and its absence where the benchmarks are real."""
 
+import dataclasses
+import json
 import math
 
 import numpy as np
@@ -10,7 +12,8 @@ from reports_fixtures import BENCHMARKS, write_results
 
 from reports.build import build
 from reports.results import NotApplicable, ResultError
-from reports.tables.truth import ground_truth, spearman_ci
+from durian.world import task
+from reports.tables.truth import ground_truth, spearman_ci, thought_count
 
 N_BOOT = 200
 # eight questions per benchmark: clutter 0 0 1 1 2 2 3 4, base right on the first three only,
@@ -90,17 +93,14 @@ def test_a_truth_file_that_does_not_match_the_evaluation_is_named(tmp_path):
         ground_truth(root, plan, n_boot=N_BOOT)
 
 
-
 def test_the_count_a_thought_states_splits_errors_into_counting_and_answering(tmp_path):
     """Base run on MathVerse (every true count 3, right on questions 0-2): written by hand, questions
     1-3 state the true count, 4-6 another, 0 and 7 none (as do all other sets' answers, bare boxes).
     So 1 of the 3 answers after a right count is wrong (question 3), and all 3 after a wrong one."""
-    import json
-
     root, plan = results(tmp_path)
     path = root / "eval" / "base" / "mathverse.samples.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines()]
-    thoughts = ["I count 3.", "<think>There are 3 shapes.</think>", "<think>Options. It has 3 sides: (B).</think>",
+    thoughts = ["I count 3. <think></think> There are 3 shapes.", "<think>There are 3 shapes.</think>", "<think>Options. It has 3 sides: (B).</think>",
                 "<think>Claim 2. There are 3 shapes, so no.</think>", "<think>There are 4 shapes.</think>",
                 "<think>It has 5 sides.</think>", "<think>Claim 3. It has 30 sides, so no.</think>",
                 "<think>There were 3.</think>"]
@@ -113,3 +113,15 @@ def test_the_count_a_thought_states_splits_errors_into_counting_and_answering(tm
     assert mine.loc["other count", "n"] == 3 and mine.loc["other count", "value"] == 100.0
     assert mine.loc["no count", "n"] == 2 + 8 * (len(BENCHMARKS) - 1)
     assert "other count" not in set(frame[(frame["arm"] == "grpo") & (frame["measure"] == "error % by the thought's count")]["level"])
+
+
+def test_the_worlds_own_responses_are_read_whatever_their_form():
+    """Every form and kind of the world's worked answers, the true count and another one; the number a
+    yes/no question claims is never taken for the count."""
+    examples = task.make_split(0, "val", 12, 112)
+    assert {(e.form, e.kind) for e in examples} == {(f, k) for f in task.FORMS for k in ("count", "sides")}
+    for e in examples:
+        assert thought_count(e.response(), e.value) == "true count", e.response()
+        other = dataclasses.replace(e, value=e.value + 1, shown=e.value if e.shown is not None else None)
+        assert thought_count(other.response(), e.value) == "other count", other.response()
+    assert thought_count(None, 3) is None
