@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from reports_fixtures import BENCHMARKS, write_results
 
+from durian.world import task
 from reports.build import build
 from reports.results import NotApplicable, ResultError
-from durian.world import task
 from reports.tables.truth import ground_truth, spearman_ci, thought_count
 
 N_BOOT = 200
@@ -100,7 +100,8 @@ def test_the_count_a_thought_states_splits_errors_into_counting_and_answering(tm
     root, plan = results(tmp_path)
     path = root / "eval" / "base" / "mathverse.samples.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines()]
-    thoughts = ["I count 3. <think></think> There are 3 shapes.", "<think>There are 3 shapes.</think>", "<think>Options. It has 3 sides: (B).</think>",
+    thoughts = ["I count 3. <think></think> There are 3 shapes.", "<think>There are 3 shapes.</think>",
+                "<think>Options. It has 3 sides: (B).</think>",
                 "<think>Claim 2. There are 3 shapes, so no.</think>", "<think>There are 4 shapes.</think>",
                 "<think>It has 5 sides.</think>", "<think>Claim 3. It has 30 sides, so no.</think>",
                 "<think>There were 3.</think>"]
@@ -108,18 +109,19 @@ def test_the_count_a_thought_states_splits_errors_into_counting_and_answering(tm
         row["prediction"] = f"{thought} {row['prediction']}"
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     frame = ground_truth(root, plan, n_boot=N_BOOT).frame
-    mine = frame[(frame["arm"] == "base") & (frame["measure"] == "error % by the thought's count")].set_index("level")
+    by_thought = frame[frame["measure"] == "error % by the thought's count"]
+    mine = by_thought[by_thought["arm"] == "base"].set_index("level")
     assert mine.loc["true count", "n"] == 3 and mine.loc["true count", "value"] == pytest.approx(100 / 3)
     assert mine.loc["other count", "n"] == 3 and mine.loc["other count", "value"] == 100.0
     assert mine.loc["no count", "n"] == 2 + 8 * (len(BENCHMARKS) - 1)
-    assert "other count" not in set(frame[(frame["arm"] == "grpo") & (frame["measure"] == "error % by the thought's count")]["level"])
+    assert "other count" not in set(by_thought[by_thought["arm"] == "grpo"]["level"])
 
 
 def test_the_worlds_own_responses_are_read_whatever_their_form():
     """Every form and kind of the world's worked answers, the true count and another one; the number a
     yes/no question claims is never taken for the count."""
     examples = task.make_split(0, "val", 12, 112)
-    assert {(e.form, e.kind) for e in examples} == {(f, k) for f in task.FORMS for k in ("count", "sides")}
+    assert {(e.form, e.kind) for e in examples} == {(f, k) for f in task.FORMS for k in task.RANGES}
     for e in examples:
         assert thought_count(e.response(), e.value) == "true count", e.response()
         other = dataclasses.replace(e, value=e.value + 1, shown=e.value if e.shown is not None else None)
