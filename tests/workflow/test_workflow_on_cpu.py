@@ -33,7 +33,7 @@ def test_lint_is_clean(tmp_path, snakemake):
 
 
 def test_the_study_plans_its_table1_at_the_study_scale(tmp_path, snakemake, job_counts):
-    """make study's target: 4 arms x 3 seeds of the study recipe, 60 steps, n = 8; the base model and
+    """make study's target: 4 arms x 3 seeds of the study recipe, 40 steps, n = 8; the base model and
     the 12 runs evaluated on 400 questions per set, every question, 64 per generate call."""
     result = snakemake("reproduce_table1", "-n", "-p", workdir=tmp_path, configs=["study"])
     assert result.returncode == 0, result.stdout + result.stderr
@@ -41,7 +41,7 @@ def test_the_study_plans_its_table1_at_the_study_scale(tmp_path, snakemake, job_
     assert (counts["build_world"], counts["train"], counts["evaluate"], counts["fixtures"]) == (1, 12, 13, 1)
     runs = set()
     for options in stage_commands(result.stdout, "durian.train"):
-        assert options["--scale"] == ["study"] and options["--steps"] == ["60"], options
+        assert options["--scale"] == ["study"] and options["--steps"] == ["40"], options
         assert "actor_rollout_ref.rollout.n=8" in options["--set"], options
         runs.add(options["--out"][0].rsplit("/", 1)[1])
     assert runs == {f"{arm}-s{seed}" for arm in ("grpo", "grpo-durian", "dapo", "dapo-durian") for seed in (1, 2, 3)}
