@@ -125,7 +125,7 @@ TARGETS = ("table1", "table2_groups", "table3_weights", "table7_rollout", "fig3_
 
 # Report scope -> the tables and figures it builds, in report order.
 SCOPES: dict[str, tuple[str, ...]] = {
-    "table1": ("table1", "significance", "training_curves", "fig4_entropy", "appendix_a",
+    "table1": ("table1", "learning", "significance", "training_curves", "fig4_entropy", "appendix_a",
                "appendix_b_perceptual", "appendix_b_confidence", "appendix_b_errors", "ground_truth",
                "ground_truth_difficulty"),
     "table2_groups": ("table2", "table2_sweep"),
@@ -135,7 +135,7 @@ SCOPES: dict[str, tuple[str, ...]] = {
     "fig4_entropy": ("fig4_entropy",),
     "appendix_a": ("appendix_a", "training_curves"),
     "appendix_b": ("appendix_b_perceptual", "appendix_b_confidence", "appendix_b_errors"),
-    "all": ("table1", "significance", "fig3_ablation", "table2", "table2_sweep", "table3", "table3_sweep",
+    "all": ("table1", "learning", "significance", "fig3_ablation", "table2", "table2_sweep", "table3", "table3_sweep",
             "table7", "table7_sweep", "fig4_entropy", "appendix_a", "training_curves",
             "appendix_b_perceptual", "appendix_b_confidence", "appendix_b_errors", "ground_truth",
             "ground_truth_difficulty"),

@@ -1,15 +1,20 @@
-"""The significance table: one row per (Durian arm, benchmark), a paired bootstrap against the
-arm it is built on (``durian.experiment.arm(name).baseline``; see :mod:`reports.stats` for the
-p-value), with Holm-adjusted p-values over the table."""
+"""Paired tests over questions (see :mod:`reports.stats` for the p-value):
+
+- ``significance``: one row per (Durian arm, benchmark) against the arm it is built on
+  (``durian.experiment.arm(name).baseline``), with Holm-adjusted p-values over the table;
+- ``learning``: each Table 1 arm against the base model, per benchmark and over every
+  benchmark's questions pooled (the study's learnability rule reads that row)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from durian.experiment import Plan, arm, arms, benchmark_label
-from reports.outcomes import outcomes, protocol, seeds_phrase
+from reports.outcomes import group_runs, outcomes, protocol, seeds_phrase
+from reports.results import NotApplicable
 from reports.stats import holm, paired_bootstrap
 from reports.table import Table, fmt_p
 
@@ -82,3 +87,43 @@ def significance(results: str | Path, plan: Plan, n_boot: int = 2000) -> Table:
                f"difference in accuracy, points; {seeds_phrase([*frame['seeds'], *frame['base_seeds']])}"
                f" per arm. {proto}")
     return Table("significance", title, caption, frame, notes, display)
+
+
+LEARNING_COLUMNS = ("arm", "benchmark", "base_pts", "arm_pts", "diff_pts", "low_pts", "high_pts", "p_value",
+                    "n_questions", "seeds", "runs")
+POOLED = "all"  # the benchmark column of the row that pools every benchmark's questions
+
+
+def learning(results: str | Path, plan: Plan, n_boot: int = 2000) -> Table:
+    """Each arm of target ``table1`` against the base model: paired bootstrap over questions
+    (seed-averaged correctness per question), per benchmark and pooled over all of them."""
+    results = Path(results)
+    if plan.base_run is None:
+        raise NotApplicable("no base model in the plan (table1.base_model: false): nothing to learn against")
+    arms = {name: list(runs) for name, runs in group_runs(plan.runs("table1"), lambda run: run.arm).items()}
+    proto = protocol(results, plan, [plan.base_run, *(run for runs in arms.values() for run in runs)])
+    records = []
+    for name, runs in arms.items():
+        matrices = [outcomes(results, [*runs, plan.base_run], benchmark)[1] for benchmark in plan.benchmarks]
+        for benchmark, matrix in [*zip(plan.benchmarks, matrices), (POOLED, np.concatenate(matrices, axis=1))]:
+            test = paired_bootstrap(matrix[:-1], matrix[-1:], n_boot=n_boot)
+            records.append({"arm": name, "benchmark": benchmark, "base_pts": 100 * matrix[-1].mean(),
+                            "arm_pts": 100 * matrix[:-1].mean(), "diff_pts": 100 * test["diff"],
+                            "low_pts": 100 * test["low"], "high_pts": 100 * test["high"],
+                            "p_value": test["p_value"], "n_questions": test["n"], "seeds": len(runs),
+                            "runs": " ".join(runs)})
+    frame = pd.DataFrame(records, columns=list(LEARNING_COLUMNS))
+    label = lambda b: f"all {len(plan.benchmarks)} pooled" if b == POOLED else benchmark_label(b)
+    display = pd.DataFrame({
+        "Arm": frame["arm"], "Benchmark": frame["benchmark"].map(label),
+        "Base model": frame["base_pts"].map("{:.1f}".format), "Arm (mean over seeds)": frame["arm_pts"].map("{:.1f}".format),
+        "Difference (points) [95% CI]": [f"{r.diff_pts:+.1f} [{r.low_pts:+.1f}, {r.high_pts:+.1f}]"
+                                         for r in frame.itertuples()],
+        "p": frame["p_value"].map(fmt_p), "n": frame["n_questions"], "seeds": frame["seeds"]})
+    title = "Learning: each arm against the base model"
+    notes = [f"The '{POOLED}' row pools the questions of every benchmark: the mean of the benchmarks when they are "
+             "of equal size.", "p: two-sided paired bootstrap over questions, as in the significance table; "
+             "no multiplicity adjustment (this table checks that training moved the model, not which arm wins)."]
+    caption = (f"{title} ({plan.base_run}). Paired bootstrap over benchmark questions ({n_boot} resamples), 95% "
+               f"interval of the difference in accuracy, points; {seeds_phrase(frame['seeds'])} per arm. {proto}")
+    return Table("learning", title, caption, frame, notes, display)

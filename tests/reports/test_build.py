@@ -42,7 +42,7 @@ def test_every_item_reads_plan_targets_of_the_vocabulary():
 # The README's table of scope -> what its folder holds (tables, figures), written out here, not read
 # from the code (the sweeps are figures: ours per benchmark against the paper's dashed values).
 README_SCOPES = {
-    "table1": (["table1", "significance", "appendix_a", "appendix_b_perceptual", "appendix_b_confidence",
+    "table1": (["table1", "learning", "significance", "appendix_a", "appendix_b_perceptual", "appendix_b_confidence",
                 "ground_truth"], ["training_curves", "fig4_entropy", "appendix_b_errors", "ground_truth_difficulty"]),
     "table2_groups": (["table2"], ["table2_sweep"]),
     "table3_weights": (["table3"], ["table3_sweep"]),

@@ -14,9 +14,9 @@ from reports_fixtures import BENCHMARKS, PATTERNS, RUNS, write_results
 from durian.experiment import PlanError
 from reports.outcomes import protocol
 from reports.reference import PAPER_COLUMNS, paper_table, quoted_table1_rows, table1_paper_row
-from reports.results import ResultError
+from reports.results import NotApplicable, ResultError
 from reports.table import DASH, Table, markdown_table
-from reports.tables import TABLES, available_tables, build_tables, significance, table1, table2, table3, table7
+from reports.tables import TABLES, available_tables, build_tables, learning, significance, table1, table2, table3, table7
 from reports.tables.appendix import appendix_a as build_appendix_a
 from reports.tables.appendix import appendix_b_confidence as build_appendix_b_confidence
 from reports.tables.appendix import appendix_b_perceptual as build_appendix_b_perceptual
@@ -248,8 +248,8 @@ def test_missing_target_is_named(tmp_path):
     root, plan = folder(tmp_path, {"grpo-s1": {"arm": "grpo", "seed": 1}}, {"base": (1,), "grpo-s1": (1,)})
     with pytest.raises(PlanError, match="no target 'table2_groups'"):
         table2(root, plan, n_boot=N_BOOT)
-    assert available_tables(plan) == ["table1", "appendix_a", "appendix_b_perceptual", "appendix_b_confidence",
-                                      "ground_truth"]
+    assert available_tables(plan) == ["table1", "learning", "appendix_a", "appendix_b_perceptual",
+                                      "appendix_b_confidence", "ground_truth"]
 
 
 # --- significance ---------------------------------------------------------------------------
@@ -287,6 +287,47 @@ def test_significance_without_a_base_arm_is_an_explicit_empty_table(tmp_path):
     assert table.frame.empty and "p_value" in table.frame.columns
     assert "No Durian arm with its base arm in this plan (arms: grpo-durian)" in table.caption
     assert any("no grpo runs in the plan" in note for note in table.notes)
+
+
+# --- learning -------------------------------------------------------------------------------
+
+
+def test_learning_each_arm_against_the_base_model(results_folder):
+    root, plan = results_folder
+    frame = learning(root, plan, n_boot=N_BOOT).frame
+    assert list(dict.fromkeys(frame["arm"])) == ["grpo", "grpo-durian", "dapo", "dapo-durian"]
+    assert len(frame) == 4 * (len(BENCHMARKS) + 1)
+    # base 1, 0, 0, 0; grpo's two seeds per question 1, 1, .5, 0: 62.5% against 25%
+    grpo = row(frame, arm="grpo", benchmark="mathvista")
+    assert (grpo["base_pts"], grpo["arm_pts"], grpo["diff_pts"]) == (25.0, 62.5, 37.5)
+    assert (grpo["n_questions"], grpo["seeds"], grpo["runs"]) == (4, 2, "grpo-s1 grpo-s2")
+    pooled = row(frame, arm="grpo", benchmark="all")
+    assert (pooled["diff_pts"], pooled["n_questions"]) == (37.5, 4 * len(BENCHMARKS))
+    assert pooled["low_pts"] <= 37.5 <= pooled["high_pts"] and pooled["high_pts"] - pooled["low_pts"] < 60
+    assert row(frame, arm="dapo", benchmark="all")["diff_pts"] == 25.0  # one seed, 1, 1, 0, 0
+    assert row(frame, arm="grpo-durian", benchmark="geometry3k")["arm_pts"] == 87.5
+
+
+def test_learning_pools_benchmarks_question_by_question(tmp_path):
+    runs = {"grpo-s1": {"arm": "grpo", "seed": 1}}
+    patterns = {"base": (0,) * 30, "grpo-s1": (1,) * 30}
+    correct = {(run, b): [bool(x) for x in pattern] for run, pattern in patterns.items() for b in BENCHMARKS}
+    correct[("grpo-s1", "wemath")] = [False] * 30  # one benchmark not learnt: 5 of 6 sets
+    root = tmp_path / "results"
+    plan = write_results(root, runs, correct, benchmarks=BENCHMARKS)
+    frame = learning(root, plan, n_boot=499).frame
+    assert row(frame, benchmark="wemath")["diff_pts"] == 0.0 and row(frame, benchmark="wemath")["p_value"] == 1.0
+    pooled = row(frame, benchmark="all")
+    assert pooled["diff_pts"] == pytest.approx(100 * 5 / 6) and pooled["n_questions"] == 30 * len(BENCHMARKS)
+    assert pooled["p_value"] == 2 / 500
+
+
+def test_learning_without_the_base_model_is_not_applicable(tmp_path):
+    runs = {"grpo-s1": {"arm": "grpo", "seed": 1}}
+    root, plan = folder(tmp_path, runs, {"grpo-s1": (1, 0)}, base_run=None)
+    assert "learning" not in available_tables(plan)
+    with pytest.raises(NotApplicable, match="no base model in the plan"):
+        learning(root, plan, n_boot=N_BOOT)
 
 
 # --- tables 2, 3, 7 ---------------------------------------------------------------------------
