@@ -30,10 +30,10 @@ from durian.world.model import SYSTEM_PROMPT, build_model, build_processor, buil
 from durian.world.task import DATA_SOURCE, QUESTIONS, SPLITS, Example, WorldConfig, make_split
 from durian.world.warm_start import warm_start
 
-# The warm start runs on this many torch threads whatever the caller's: float sums split over a
-# different number of threads round differently, and 1,100 steps of training turn that into another
-# world (the same config and code built on 2 threads scored 42.5% over the six sets, on 1 thread
-# 53.4%). Snakemake runs each job on 1 thread (OMP_NUM_THREADS), as the tests do.
+# The warm start runs on one torch thread whatever the caller's: on two, its SFT stage is not
+# repeatable (two builds of one config and code on 2 threads gave different weights), and 1,100
+# steps of training turn a rounding difference into another world (one draw scored 42.5% over the
+# six sets, the 1-thread build 53.4%). On one thread the weights are the same at every build.
 BUILD_THREADS = 1
 
 
