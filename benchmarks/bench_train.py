@@ -1,8 +1,12 @@
-"""Smoke training per arm on CPU: wall time, time per step (verl's timing_s/step), and the peak
-resident memory summed over every process of the run (driver, Ray, workers, rollout server).
+"""Training per arm on CPU: wall time, time per step (verl's timing_s/step) and its generation
+part (timing_s/gen), and the peak resident memory summed over every process of the run (driver,
+Ray, workers, rollout server). ``--compare KEY V1 V2 ...`` runs each arm once per value of the verl
+setting KEY (for example ``actor_rollout_ref.rollout.agent.num_workers 1 2``) and prints each run's
+later steps as a ratio to the first value's, measured in the same run.
 
-Run: `.venv/bin/python benchmarks/bench_train.py --world DIR [--arms grpo dapo ...] [--steps 3]`
-where DIR is a built smoke world whose `entropy/{train,val}.parquet` exist (the tests make them).
+Run: `.venv/bin/python benchmarks/bench_train.py --world DIR [--scale study] [--arms grpo dapo ...]
+[--steps 3] [--compare KEY V1 V2 ...]` where DIR is a built smoke world whose
+`entropy/{train,val}.parquet` exist (the tests make them).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+import yaml
 
 from durian import experiment
 from durian.recipe import launch as launcher
@@ -45,11 +51,17 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", default=["grpo", "grpo-durian", "dapo", "dapo-durian"],
                         choices=sorted(experiment.arms()), metavar="ARM")
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--scale", default="smoke", choices=["smoke", "study"])
+    parser.add_argument("--compare", nargs="+", default=None, metavar="KEY_THEN_VALUES",
+                        help="a verl setting and the values to run it at (default: the scale's own)")
     args = parser.parse_args()
+    if args.compare is not None and len(args.compare) < 2:
+        parser.error("--compare: a verl setting and at least one value, e.g. --compare trainer.x 1 2")
+    key, values = (args.compare[0], [yaml.safe_load(v) for v in args.compare[1:]]) if args.compare else (None, [None])
     world = Path(args.world)
     rows, start_all = [], time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
-        for arm in args.arms:
+        for arm, value in [(arm, value) for arm in args.arms for value in values]:
             baseline = {group for group, _ in _processes()}
             peak = {"value": 0}
             stop = threading.Event()
@@ -62,25 +74,32 @@ def main() -> None:
             thread.start()
             start = time.monotonic()
             run = launcher.train(
-                scale="smoke",
+                scale=args.scale,
                 arm=arm,
                 model=str(world / "model"),
                 train_files=str(world / "entropy" / "train.parquet"),
                 val_files=str(world / "entropy" / "val.parquet"),
-                out=Path(tmp) / arm,
+                out=Path(tmp) / f"{arm}-{len(rows)}",
                 steps=args.steps,
                 save_freq=args.steps,
+                extra=None if key is None else {key: value},
             )
             wall = time.monotonic() - start
             stop.set()
             thread.join()
-            steps = [json.loads(line)["timing_s/step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
-            rows.append((arm, wall, steps[0], statistics.median(steps[1:]) if len(steps) > 1 else steps[0], peak["value"]))
-    print(f"{'arm':16s} {'wall s':>7s} {'step 1 s':>9s} {'later steps s':>14s} {'peak RSS GB':>12s}")
-    for arm, wall, first, later, rss in rows:
-        print(f"{arm:16s} {wall:7.0f} {first:9.1f} {later:14.1f} {rss / 1e9:12.1f}")
-    print(f"all {len(rows)} arms x {args.steps} steps: {time.monotonic() - start_all:.0f} s")
-
+            metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+            later = metrics[1:] or metrics
+            rows.append((arm, "scale's" if key is None else value, wall, metrics[0]["timing_s/step"],
+                         statistics.median(m["timing_s/step"] for m in later),
+                         statistics.median(m["timing_s/gen"] for m in later), peak["value"]))
+    reference = {arm: (step, gen) for arm, _, _, _, step, gen, _ in reversed(rows)}  # each arm's first setting
+    print(f"{'arm':16s} {key or 'setting':>13s} {'wall s':>7s} {'step 1 s':>9s} {'later steps s':>14s} "
+          f"{'of which gen s':>15s} {'step ratio':>11s} {'gen ratio':>10s} {'peak RSS GB':>12s}")
+    for arm, value, wall, first, step, gen, rss in rows:
+        ref_step, ref_gen = reference[arm]
+        print(f"{arm:16s} {value!s:>13} {wall:7.0f} {first:9.1f} {step:14.1f} {gen:15.1f} "
+              f"{step / ref_step:11.2f} {gen / ref_gen:10.2f} {rss / 1e9:12.1f}")
+    print(f"all {len(rows)} runs x {args.steps} steps ({args.scale} scale): {time.monotonic() - start_all:.0f} s")
 
 if __name__ == "__main__":
     main()

@@ -11,6 +11,7 @@ The rule is a setting of the arm, ``trainer.v1.sampler.sampler_kwargs`` (verl ha
 replay buffer): ``group_filter`` is ``mean_band`` (EasyR1's) or ``equal`` (verl's own, untouched),
 ``group_filter_low`` / ``group_filter_high`` the band. :func:`with_group_filter` swaps the buffer
 verl built for :class:`MeanBandReplayBuffer` with the same constructor arguments.
+``poll_interval`` (a scale's setting) is how often the buffer checks for finished rollouts.
 """
 
 from __future__ import annotations
@@ -24,6 +25,9 @@ import numpy as np
 
 RULES = ("mean_band", "equal")
 RULE_KEY, LOW_KEY, HIGH_KEY = "group_filter", "group_filter_low", "group_filter_high"
+# verl's sync buffer waits this long between checks for finished rollouts (its constructor's
+# ``poll_interval``, 2 s, which no config key reaches): on CPU a step's generation took a multiple of it
+POLL_KEY = "poll_interval"
 
 
 def filter_settings(sampler_kwargs: Mapping[str, Any] | None) -> tuple[str, float, float]:
@@ -133,3 +137,17 @@ def with_group_filter(buffer: Any, sampler_kwargs: Mapping[str, Any] | None) -> 
     print(f"durian: DAPO group filter {rule}: keep a group iff {low} < mean({buffer.filter_groups_metric}) < {high}",
           flush=True)
     return swapped
+
+
+def with_poll_interval(buffer: Any, sampler_kwargs: Mapping[str, Any] | None) -> Any:
+    """``buffer`` checking for finished rollouts every ``sampler_kwargs.poll_interval`` seconds
+    (unset: verl's own interval)."""
+    value = dict(sampler_kwargs or {}).get(POLL_KEY)
+    if value is None:
+        return buffer
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"trainer.v1.sampler.sampler_kwargs.{POLL_KEY}: must be a number of seconds > 0, got {value!r}")
+    if not hasattr(buffer, POLL_KEY):
+        raise RuntimeError(f"{type(buffer).__name__} has no {POLL_KEY}: durian.recipe.sampler needs updating for this verl")
+    buffer.poll_interval = float(value)
+    return buffer

@@ -33,7 +33,7 @@ from durian.recipe.inputs import (
     provide,
     settings_from_config,
 )
-from durian.recipe.sampler import with_group_filter
+from durian.recipe.sampler import with_group_filter, with_poll_interval
 from durian.step_stats import advantage_statistics, reward_statistics
 
 TRAINER_MODE = "durian"
@@ -105,8 +105,10 @@ class DurianTrainer(PPOTrainerSync):
             settings_from_config(config.algorithm)  # fail now, not after the first rollout
 
     def _build_replay_buffer(self):
-        """verl's replay buffer, with DAPO's group filter by the arm's rule (durian.recipe.sampler)."""
-        return with_group_filter(super()._build_replay_buffer(), self.config.trainer.v1.sampler.get("sampler_kwargs"))
+        """verl's replay buffer, with DAPO's group filter by the arm's rule and the scale's poll
+        interval (durian.recipe.sampler)."""
+        kwargs = self.config.trainer.v1.sampler.get("sampler_kwargs")
+        return with_poll_interval(with_group_filter(super()._build_replay_buffer(), kwargs), kwargs)
 
     def _compute_advantage(self, batch: KVBatchMeta, metrics: dict) -> KVBatchMeta:
         if estimator_name(self.config.algorithm.adv_estimator) not in DURIAN_ESTIMATORS:

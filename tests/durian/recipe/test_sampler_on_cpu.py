@@ -102,3 +102,21 @@ def test_a_group_without_the_metric_fails_naming_it(rows, monkeypatch):
     with pytest.raises(RuntimeError, match=r"no DAPO metric 'accuracy' in reward_extra_info \(has \['format', 'score'\]\)"):
         buffer._dapo_filtered_keys("train")
     assert np.isclose(np.mean(GROUPS["onebit"]), 0.0125)
+
+
+def test_the_poll_interval_reaches_verls_own_wait(monkeypatch):
+    from verl.trainer.ppo.v1 import replay_buffer
+
+    slept = []
+    monkeypatch.setattr(replay_buffer.time, "sleep", slept.append)
+    default = verl_buffer()
+    assert sampler.with_poll_interval(default, {}) is default
+    default._wait_for_next_poll("train", 0.0)
+    buffer = sampler.with_poll_interval(sampler.with_group_filter(verl_buffer(), {"group_filter": "mean_band"}),
+                                        {"group_filter": "mean_band", "poll_interval": 0.05})
+    assert type(buffer).__name__ == "MeanBandReplayBuffer"
+    buffer._wait_for_next_poll("train", 0.0)
+    assert slept == [2.0, 0.05]
+    for bad in (0, -1, "fast", True):
+        with pytest.raises(ValueError, match="sampler_kwargs.poll_interval: must be a number of seconds > 0"):
+            sampler.with_poll_interval(verl_buffer(), {"poll_interval": bad})
