@@ -1,5 +1,5 @@
 # durian-repro workflow. The smoke scale by default; the paper scale:
-#   snakemake --workflow-profile workflow/profiles/slurm --configfile workflow/config/paper.yaml all
+#   snakemake --workflow-profile workflow/profiles/slurm all --configfile workflow/config/paper.yaml
 # Targets (durian.experiment.WORKFLOW_TARGETS): reproduce_table1, table2_groups, table3_weights,
 # table7_rollout, fig3_ablation, fig4_entropy, appendix_a, appendix_b, report; `all` builds every
 # one. Each ends in results/<scale>/reports/<scope>/; each job's output is in results/<scale>/logs/.

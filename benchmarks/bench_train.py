@@ -93,11 +93,12 @@ def main() -> None:
                          statistics.median(m["timing_s/step"] for m in later),
                          statistics.median(m["timing_s/gen"] for m in later), peak["value"]))
     reference = {arm: (step, gen) for arm, _, _, _, step, gen, _ in reversed(rows)}  # each arm's first setting
-    print(f"{'arm':16s} {key or 'setting':>13s} {'wall s':>7s} {'step 1 s':>9s} {'later steps s':>14s} "
+    width = max(13, len(key or "setting"))
+    print(f"{'arm':16s} {key or 'setting':>{width}s} {'wall s':>7s} {'step 1 s':>9s} {'later steps s':>14s} "
           f"{'of which gen s':>15s} {'step ratio':>11s} {'gen ratio':>10s} {'peak RSS GB':>12s}")
     for arm, value, wall, first, step, gen, rss in rows:
         ref_step, ref_gen = reference[arm]
-        print(f"{arm:16s} {value!s:>13} {wall:7.0f} {first:9.1f} {step:14.1f} {gen:15.1f} "
+        print(f"{arm:16s} {value!s:>{width}} {wall:7.0f} {first:9.1f} {step:14.1f} {gen:15.1f} "
               f"{step / ref_step:11.2f} {gen / ref_gen:10.2f} {rss / 1e9:12.1f}")
     print(f"all {len(rows)} runs x {args.steps} steps ({args.scale} scale): {time.monotonic() - start_all:.0f} s")
 

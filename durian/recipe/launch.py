@@ -145,7 +145,7 @@ def validate(config) -> None:
     from verl.utils.config import omega_conf_to_dataclass
 
     from durian.recipe.inputs import settings_from_config
-    from durian.recipe.sampler import filter_settings
+    from durian.recipe.sampler import filter_settings, poll_interval
 
     algorithm = OmegaConf.to_container(config.algorithm)
     algorithm.pop("durian", None)  # verl keeps `algorithm` a DictConfig at run time; AlgoConfig has no slot for it
@@ -157,6 +157,7 @@ def validate(config) -> None:
                          "reads it, so the vision tower would be trained anyway; leave it false")
     omega_conf_to_dataclass(config.actor_rollout_ref.rollout)
     filter_settings(config.trainer.v1.sampler.get("sampler_kwargs"))  # DAPO's group-filter rule (sampler.py)
+    poll_interval(config.trainer.v1.sampler.get("sampler_kwargs"))
 
 
 def resolve_run(*, scale: str, arm: str, model: str, train_files: str, val_files: str, out: Path, seed: int,

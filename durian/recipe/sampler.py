@@ -17,6 +17,7 @@ verl built for :class:`MeanBandReplayBuffer` with the same constructor arguments
 from __future__ import annotations
 
 import inspect
+import math
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -139,15 +140,24 @@ def with_group_filter(buffer: Any, sampler_kwargs: Mapping[str, Any] | None) -> 
     return swapped
 
 
+def poll_interval(sampler_kwargs: Mapping[str, Any] | None) -> float | None:
+    """``sampler_kwargs.poll_interval`` in seconds, checked; None when unset (verl's own interval)."""
+    value = dict(sampler_kwargs or {}).get(POLL_KEY)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ValueError(f"trainer.v1.sampler.sampler_kwargs.{POLL_KEY}: must be a finite number of seconds > 0, "
+                         f"got {value!r}")
+    return float(value)
+
+
 def with_poll_interval(buffer: Any, sampler_kwargs: Mapping[str, Any] | None) -> Any:
     """``buffer`` checking for finished rollouts every ``sampler_kwargs.poll_interval`` seconds
     (unset: verl's own interval)."""
-    value = dict(sampler_kwargs or {}).get(POLL_KEY)
+    value = poll_interval(sampler_kwargs)
     if value is None:
         return buffer
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"trainer.v1.sampler.sampler_kwargs.{POLL_KEY}: must be a number of seconds > 0, got {value!r}")
     if not hasattr(buffer, POLL_KEY):
         raise RuntimeError(f"{type(buffer).__name__} has no {POLL_KEY}: durian.recipe.sampler needs updating for this verl")
-    buffer.poll_interval = float(value)
+    buffer.poll_interval = value
     return buffer

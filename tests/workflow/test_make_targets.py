@@ -6,10 +6,11 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+from pathlib import Path
 
 import pytest
 
-from tests.workflow.conftest import ROOT
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def snakemake_commands(target: str) -> list[list[str]]:

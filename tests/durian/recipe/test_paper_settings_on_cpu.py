@@ -157,3 +157,6 @@ def test_dry_run_help_and_a_bad_group_filter_rule(tmp_path, capsys):
     with pytest.raises(ValueError, match=r"sampler_kwargs.group_filter: must be one of \['mean_band', 'equal'\]"):
         launcher.main(["--scale", "paper", "--arm", "dapo", "--model", "M", "--train", "T", "--val", "V", "--out",
                        str(tmp_path / "bad"), "--dry-run", "--set", "+trainer.v1.sampler.sampler_kwargs.group_filter=std"])
+    with pytest.raises(ValueError, match=r"sampler_kwargs.poll_interval: must be a finite number of seconds > 0"):
+        launcher.main(["--scale", "smoke", "--arm", "grpo", "--model", "M", "--train", "T", "--val", "V", "--out",
+                       str(tmp_path / "bad-poll"), "--dry-run", "--set", "+trainer.v1.sampler.sampler_kwargs.poll_interval=0"])

@@ -117,6 +117,6 @@ def test_the_poll_interval_reaches_verls_own_wait(monkeypatch):
     assert type(buffer).__name__ == "MeanBandReplayBuffer"
     buffer._wait_for_next_poll("train", 0.0)
     assert slept == [2.0, 0.05]
-    for bad in (0, -1, "fast", True):
-        with pytest.raises(ValueError, match="sampler_kwargs.poll_interval: must be a number of seconds > 0"):
+    for bad in (0, -1, "fast", True, float("inf")):
+        with pytest.raises(ValueError, match="sampler_kwargs.poll_interval: must be a finite number of seconds > 0"):
             sampler.with_poll_interval(verl_buffer(), {"poll_interval": bad})
