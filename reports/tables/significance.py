@@ -100,10 +100,10 @@ def learning(results: str | Path, plan: Plan, n_boot: int = 2000) -> Table:
     results = Path(results)
     if plan.base_run is None:
         raise NotApplicable("no base model in the plan (table1.base_model: false): nothing to learn against")
-    arms = {name: list(runs) for name, runs in group_runs(plan.runs("table1"), lambda run: run.arm).items()}
-    proto = protocol(results, plan, [plan.base_run, *(run for runs in arms.values() for run in runs)])
+    by_arm = {name: list(runs) for name, runs in group_runs(plan.runs("table1"), lambda run: run.arm).items()}
+    proto = protocol(results, plan, [plan.base_run, *(run for runs in by_arm.values() for run in runs)])
     records = []
-    for name, runs in arms.items():
+    for name, runs in by_arm.items():
         matrices = [outcomes(results, [*runs, plan.base_run], benchmark)[1] for benchmark in plan.benchmarks]
         for benchmark, matrix in [*zip(plan.benchmarks, matrices), (POOLED, np.concatenate(matrices, axis=1))]:
             test = paired_bootstrap(matrix[:-1], matrix[-1:], n_boot=n_boot)
