@@ -1,5 +1,5 @@
 """Training per arm on CPU: wall time, time per step (verl's timing_s/step) and its generation
-part (timing_s/gen), and the peak resident memory summed over every process of the run (driver,
+part (timing_s/gen), the other phases of a step (old and reference log-probs, the actor's update), and the peak resident memory summed over every process of the run (driver,
 Ray, workers, rollout server). ``--compare KEY V1 V2 ...`` runs each arm once per value of the verl
 setting KEY (for example ``actor_rollout_ref.rollout.agent.num_workers 1 2``) and prints each run's
 later steps as a ratio to the first value's, measured in the same run.
@@ -24,6 +24,9 @@ import yaml
 
 from durian import experiment
 from durian.recipe import launch as launcher
+
+
+PHASES = ("gen", "old_log_prob", "ref", "update_actor", "update_weights")  # verl's timing_s/<phase>
 
 
 def _processes() -> list[tuple[int, int]]:
@@ -59,7 +62,7 @@ def main() -> None:
         parser.error("--compare: a verl setting and at least one value, e.g. --compare trainer.x 1 2")
     key, values = (args.compare[0], [yaml.safe_load(v) for v in args.compare[1:]]) if args.compare else (None, [None])
     world = Path(args.world)
-    rows, start_all = [], time.monotonic()
+    rows, phases, start_all = [], [], time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         for arm, value in [(arm, value) for arm in args.arms for value in values]:
             baseline = {group for group, _ in _processes()}
@@ -92,6 +95,7 @@ def main() -> None:
             rows.append((arm, "scale's" if key is None else value, wall, metrics[0]["timing_s/step"],
                          statistics.median(m["timing_s/step"] for m in later),
                          statistics.median(m["timing_s/gen"] for m in later), peak["value"]))
+            phases.append({phase: statistics.median(m.get(f"timing_s/{phase}", 0.0) for m in later) for phase in PHASES})
     reference = {arm: (step, gen) for arm, _, _, _, step, gen, _ in reversed(rows)}  # each arm's first setting
     width = max(13, len(key or "setting"))
     print(f"{'arm':16s} {key or 'setting':>{width}s} {'wall s':>7s} {'step 1 s':>9s} {'later steps s':>14s} "
@@ -100,6 +104,9 @@ def main() -> None:
         ref_step, ref_gen = reference[arm]
         print(f"{arm:16s} {value!s:>{width}} {wall:7.0f} {first:9.1f} {step:14.1f} {gen:15.1f} "
               f"{step / ref_step:11.2f} {gen / ref_gen:10.2f} {rss / 1e9:12.1f}")
+    print(f"\nmedian of later steps, s: {'arm':16s} {key or 'setting':>{width}s} " + " ".join(f"{p:>13s}" for p in PHASES))
+    for (arm, value, *_), phase in zip(rows, phases, strict=True):
+        print(f"{'':26s}{arm:16s} {value!s:>{width}} " + " ".join(f"{phase[p]:13.2f}" for p in PHASES))
     print(f"all {len(rows)} runs x {args.steps} steps ({args.scale} scale): {time.monotonic() - start_all:.0f} s")
 
 if __name__ == "__main__":

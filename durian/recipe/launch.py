@@ -119,6 +119,8 @@ def _format(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, list):
         return "[" + ",".join(_format(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{_format(v)}" for k, v in value.items()) + "}"
     return str(value)
 
 

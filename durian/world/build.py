@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import json
 import os
+import random
 import shutil
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ import torch
 from durian.data.prepare import make_row, write_rows
 from durian.prompt import THINKING_INSTRUCTION
 from durian.world.model import SYSTEM_PROMPT, build_model, build_processor, build_tokenizer
-from durian.world.task import DATA_SOURCE, QUESTIONS, SPLITS, Example, WorldConfig, make_split
+from durian.world.task import DATA_SOURCE, QUESTIONS, SPLITS, Example, WorldConfig, make_split, plant_answer_bias
 from durian.world.warm_start import warm_start
 
 # The warm start runs on one torch thread whatever the caller's: on two, its SFT stage is not
@@ -87,6 +88,7 @@ def _build_locked(out: Path, config: WorldConfig, log) -> Path:
     torch.manual_seed(config.seed)
     splits = {name: make_split(config.seed, name, getattr(config, f"{name}_size"), config.image_size) for name in SPLITS}
     sft = make_split(config.seed, "sft", config.sft_size, config.image_size)
+    sft = plant_answer_bias(sft, config.answer_bias, random.Random(f"{config.seed}-answer-bias"))
     corpus = [THINKING_INSTRUCTION, SYSTEM_PROMPT, *QUESTIONS.values()] + [e.question + e.response() for e in sft[:200]]
     tokenizer = build_tokenizer(corpus * 4, config.vocab_size)
     processor = build_processor(tokenizer, config.image_size)
@@ -127,9 +129,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sft-steps", type=int, default=WorldConfig.sft_steps)
+    parser.add_argument("--text-steps", type=int, default=WorldConfig.text_steps,
+                        help="steps of the warm start's text-only stage 0")
+    parser.add_argument("--answer-bias", type=float, default=WorldConfig.answer_bias,
+                        help="share of warm-start answers planted one off")
     parser.add_argument("--check", action="store_true", help="then print the learnability figures")
     args = parser.parse_args(argv)
-    world = build_world(args.out, WorldConfig(seed=args.seed, sft_steps=args.sft_steps))
+    world = build_world(args.out, WorldConfig(seed=args.seed, sft_steps=args.sft_steps, text_steps=args.text_steps,
+                                                answer_bias=args.answer_bias))
     if args.check:
         from durian.world.probe import learnability
 

@@ -43,6 +43,9 @@ class WorldConfig:
     sft_steps: int = 300
     sft_batch_size: int = 32
     sft_lr: float = 3e-3
+    text_steps: int = 0  # stage 0 of the warm start (text only), before the vision pretraining
+    text_batch_size: int = 32
+    answer_bias: float = 0.0  # share of warm-start answers planted one off (``plant_answer_bias``)
 
     def key(self) -> str:
         package = Path(__file__).resolve().parents[1]
@@ -106,6 +109,27 @@ class Example:
         elif self.choices:
             thought = f"Options. {thought[:-1]}: ({self.answer})."
         return f"<think>{thought}</think> \\boxed{{{self.answer}}}"
+
+
+def plant_answer_bias(examples: list[Example], share: float, rng: random.Random) -> list[Example]:
+    """The warm start's systematic error: in ``share`` of the examples the answer is the true one's
+    neighbour (the count plus one, the next option's letter, yes and no swapped), in the box and in the
+    thought's conclusion, while the thought still states the true count. A base model trained so reads
+    the image but reports a wrong answer more often than the right one, which it still samples: the
+    gap between sampling and greedy accuracy that RL with verifiable rewards closes."""
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"answer_bias: a share from 0 to 1, got {share}")
+    planted = []
+    for e in examples:
+        if rng.random() >= share:
+            planted.append(e)
+        elif e.form == "yes_no":
+            planted.append(dataclasses.replace(e, answer="no" if e.answer == "yes" else "yes"))
+        elif e.form == "choice":
+            planted.append(dataclasses.replace(e, answer=LETTERS[(e.choices.index(e.value) + 1) % len(e.choices)]))
+        else:
+            planted.append(dataclasses.replace(e, answer=str(e.value + 1)))
+    return planted
 
 
 def choice_options(rng: random.Random, value: int, k: int = 4) -> list[int]:

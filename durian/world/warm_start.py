@@ -1,5 +1,9 @@
-"""The smoke world's warm start, in two stages as a real VLM gets its start:
+"""The smoke world's warm start, in stages as a real VLM gets its start:
 
+0. (``text_steps`` > 0) the language model alone, on text: each question with a thought that states a
+   random count, trained on what follows from the count (the number to box, the letter that lists it,
+   whether it is the claimed one) and not on the count itself, as a pretrained LLM knows how to read
+   options and compare numbers before it has seen an image;
 1. the vision tower is pretrained on the world's images (as CLIP-style towers are pretrained
    before a VLM is assembled): a linear head per question kind reads the sum of its merged
    tokens and classifies the number of shapes or of sides, and the heads are dropped after;
@@ -12,16 +16,17 @@ accuracy stays at guessing level however long the SFT (README, "The study scale"
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 
 import torch
 
-from durian.world.task import RANGES, Example, WorldConfig, prompt_content
+from durian.world.task import LETTERS, RANGES, Example, WorldConfig, prompt_content
 
 
 def warm_start(model, processor, examples: list[Example], config: WorldConfig, log=print) -> dict[str, list[float]]:
-    """Both stages; returns their losses every 25 steps (``vision`` and ``sft``)."""
+    """Every stage; returns their losses every 25 steps (``text``, ``vision`` and ``sft``)."""
     encoded = [_encode_for_sft(processor, chunk) for chunk in _chunks(examples, 256)]
     ids = [row for chunk in encoded for row in chunk[0]]
     prompt_lengths = [n for chunk in encoded for n in chunk[1]]
@@ -36,7 +41,8 @@ def warm_start(model, processor, examples: list[Example], config: WorldConfig, l
 
     rng = random.Random(config.seed)
     model.train()
-    losses = {"vision": _pretrain_vision(model, examples, images, grid, config, rng, log)}
+    losses = {"text": _text_stage(model, processor, examples, config, random.Random(f"{config.seed}-text"), log)}
+    losses["vision"] = _pretrain_vision(model, examples, images, grid, config, rng, log)
     vision = [p for name, p in model.named_parameters() if name.startswith("model.visual.")]
     for p in vision:
         p.requires_grad_(False)
@@ -64,6 +70,59 @@ def warm_start(model, processor, examples: list[Example], config: WorldConfig, l
         p.requires_grad_(True)  # the saved model trains whole under RL
     model.eval()
     return losses
+
+
+def restated(e: Example, rng: random.Random) -> Example:
+    """``e`` as stage 0 sees it: its thought states a random count (one of the options; for yes/no the
+    claimed number half the time) and the answer follows from that count."""
+    if e.form == "choice":
+        count = rng.choice(e.choices)
+        return dataclasses.replace(e, value=count, answer=LETTERS[e.choices.index(count)])
+    low, high = RANGES[e.kind]
+    if e.form == "yes_no":
+        count = e.shown if rng.random() < 0.5 else rng.choice([v for v in range(low, high + 1) if v != e.shown])
+        return dataclasses.replace(e, value=count, answer="yes" if count == e.shown else "no")
+    count = rng.randint(low, high)
+    return dataclasses.replace(e, value=count, answer=str(count))
+
+
+def _text_stage(model, processor, examples, config: WorldConfig, rng: random.Random, log) -> list[float]:
+    tokenizer, pad = processor.tokenizer, processor.tokenizer.pad_token_id
+    language = [p for name, p in model.named_parameters() if not name.startswith("model.visual.")]
+    optimizer = _optimizer(language, config.sft_lr, config.text_steps)
+    losses = []
+    for step in range(config.text_steps):
+        rows = [_text_row(tokenizer, restated(examples[i], rng))
+                for i in rng.sample(range(len(examples)), config.text_batch_size)]
+        width = max(len(ids) for ids, _ in rows)
+        input_ids = torch.full((len(rows), width), pad)
+        labels = torch.full((len(rows), width), -100)
+        attention = torch.zeros((len(rows), width), dtype=torch.long)
+        for row, (ids, target) in enumerate(rows):
+            input_ids[row, : len(ids)], labels[row, : len(ids)], attention[row, : len(ids)] = ids, target, 1
+        loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
+        _step(optimizer, loss, model.parameters())
+        if step % 25 == 0 or step == config.text_steps - 1:
+            losses.append(round(loss.item(), 4))
+            log(f"text stage step {step + 1}/{config.text_steps}: loss {loss.item():.3f}")
+    return losses
+
+
+def _text_row(tokenizer, e: Example) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids of a text-only prompt + response, and labels on the response but not its stated count."""
+    # the question alone, without the thinking instruction: a third of the tokens, and a stage of seconds
+    prompt = tokenizer.apply_chat_template([{"role": "user", "content": e.question}], add_generation_prompt=True,
+                                           tokenize=False)
+    response = e.response()
+    stated = f"are {e.value} shapes" if e.kind == "count" else f"has {e.value} sides"
+    at = len(prompt) + response.index(stated) + 4  # the count's character
+    encoded = tokenizer(prompt + response + "<|im_end|>", return_offsets_mapping=True)
+    ids = torch.tensor(encoded["input_ids"])
+    labels = ids.clone()
+    for i, (start, end) in enumerate(encoded["offset_mapping"]):
+        if end <= len(prompt) or start <= at < end:
+            labels[i] = -100
+    return ids, labels
 
 
 def _pretrain_vision(model, examples, images, grid, config: WorldConfig, rng: random.Random, log) -> list[float]:

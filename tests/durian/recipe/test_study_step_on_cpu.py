@@ -33,4 +33,7 @@ def test_one_step_at_the_study_batch(smoke_world, smoke_data, tmp_path):
     # the smoke scale's settings it does not change (base: smoke)
     assert config["actor_rollout_ref"]["rollout"]["name"] == "hf"
     assert config["data"]["max_response_length"] == 48
+    fp32 = {"param_dtype": "fp32", "reduce_dtype": "fp32", "buffer_dtype": "fp32"}  # not bf16: see smoke.yaml
+    assert config["actor_rollout_ref"]["actor"]["fsdp_config"]["mixed_precision"] == fp32
+    assert config["actor_rollout_ref"]["ref"]["fsdp_config"]["mixed_precision"] == fp32
     assert (run / "model" / "model.safetensors").exists()

@@ -1,7 +1,10 @@
 """durian.world.task: the smoke task, deterministic from its seed, gradable, and free of torch."""
 
+import random
 import subprocess
 import sys
+
+import pytest
 
 from durian.prompt import YES_NO_INSTRUCTION
 from durian.reward import compute_score
@@ -44,3 +47,28 @@ def test_the_task_imports_no_torch():
     script = "import sys, durian.world.task; assert 'torch' not in sys.modules, sorted(sys.modules)"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_planted_answer_bias_keeps_the_count_and_answers_a_graded_wrong_neighbour():
+    examples = task.make_split(0, "sft", 3000, 112)
+    planted = task.plant_answer_bias(examples, 0.6, random.Random(0))
+    moved = [(e, p) for e, p in zip(examples, planted) if p.answer != e.answer]
+    assert 0.57 < len(moved) / len(examples) < 0.63  # the share asked for, in every form
+    assert {e.form for e, _ in moved} == set(task.FORMS)
+    for e, p in moved:
+        assert (p.image, p.question, p.value, p.choices) == (e.image, e.question, e.value, e.choices)
+        # the thought still states the true count; the project's reward grades the planted answer wrong
+        assert compute_score(task.DATA_SOURCE, p.response(), e.answer)["accuracy"] == 0.0
+        assert (f"There are {e.value} shapes" if e.kind == "count" else f"It has {e.value} sides") in p.response()
+        if e.form == "number":
+            assert p.answer == str(e.value + 1)
+        elif e.form == "choice":  # the next option's letter, the last wrapping to A
+            assert p.choices[task.LETTERS.index(p.answer)] == sorted(e.choices)[
+                (sorted(e.choices).index(e.value) + 1) % len(e.choices)]
+        else:
+            assert {p.answer, e.answer} == {"yes", "no"}
+    untouched = [p for e, p in zip(examples, planted) if p.answer == e.answer]
+    assert all(compute_score(task.DATA_SOURCE, p.response(), p.answer)["accuracy"] == 1.0 for p in untouched)
+    assert task.plant_answer_bias(examples, 0.0, random.Random(0)) == examples
+    with pytest.raises(ValueError, match="answer_bias"):
+        task.plant_answer_bias(examples, 1.5, random.Random(0))
