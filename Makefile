@@ -17,10 +17,9 @@ reproduce: env
 
 # The study scale's Table 1 (README "The study scale"): the smoke world trained long enough to learn,
 # 4 arms x 3 seeds, 400 questions per set; CPU, hours on 2 cores. Resumable: rerun after a stop.
-# Two trainings at once: 1.15x the throughput of one at a time on 2 cores (README "Time, measured").
 study: env
 	.venv/bin/snakemake --cores all --workflow-profile workflow/profiles/local reproduce_table1 \
-		--resources cpu_heavy=2 --configfile workflow/config/study.yaml
+		--configfile workflow/config/study.yaml
 	@echo "report: results/study/reports/table1/report.html"
 
 # Before GPU days, on one GPU (~10 min): the paper scale's code paths on the tiny world (FSDP on CUDA,
