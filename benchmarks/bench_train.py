@@ -1,6 +1,7 @@
 """Training per arm on CPU: wall time, time per step (verl's timing_s/step) and its generation
-part (timing_s/gen), the other phases of a step (old and reference log-probs, the actor's update), and the peak resident memory summed over every process of the run (driver,
-Ray, workers, rollout server). ``--compare KEY V1 V2 ...`` runs each arm once per value of the verl
+part (timing_s/gen), the other phases of a step (old and reference log-probs, the actor's update),
+and the peak resident memory summed over every process of the run (driver, Ray, workers, rollout
+server). ``--compare KEY V1 V2 ...`` runs each arm once per value of the verl
 setting KEY (for example ``actor_rollout_ref.rollout.agent.num_workers 1 2``) and prints each run's
 later steps as a ratio to the first value's, measured in the same run.
 
