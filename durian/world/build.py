@@ -28,7 +28,8 @@ import torch
 from durian.data.prepare import make_row, write_rows
 from durian.prompt import THINKING_INSTRUCTION
 from durian.world.model import SYSTEM_PROMPT, build_model, build_processor, build_tokenizer
-from durian.world.task import DATA_SOURCE, QUESTIONS, SPLITS, Example, WorldConfig, make_split, plant_answer_bias
+from durian.world.task import (BIAS_KINDS, DATA_SOURCE, QUESTIONS, SPLITS, Example, WorldConfig, make_split,
+                               plant_answer_bias)
 from durian.world.warm_start import warm_start
 
 # The warm start runs on one torch thread whatever the caller's: on two, its SFT stage is not
@@ -88,7 +89,8 @@ def _build_locked(out: Path, config: WorldConfig, log) -> Path:
     torch.manual_seed(config.seed)
     splits = {name: make_split(config.seed, name, getattr(config, f"{name}_size"), config.image_size) for name in SPLITS}
     sft = make_split(config.seed, "sft", config.sft_size, config.image_size)
-    sft = plant_answer_bias(sft, config.answer_bias, random.Random(f"{config.seed}-answer-bias"))
+    sft = plant_answer_bias(sft, config.answer_bias, random.Random(f"{config.seed}-answer-bias"),
+                            config.answer_bias_kind)
     corpus = [THINKING_INSTRUCTION, SYSTEM_PROMPT, *QUESTIONS.values()] + [e.question + e.response() for e in sft[:200]]
     tokenizer = build_tokenizer(corpus * 4, config.vocab_size)
     processor = build_processor(tokenizer, config.image_size)
@@ -132,11 +134,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--text-steps", type=int, default=WorldConfig.text_steps,
                         help="steps of the warm start's text-only stage 0")
     parser.add_argument("--answer-bias", type=float, default=WorldConfig.answer_bias,
-                        help="share of warm-start answers planted one off")
+                        help="share of warm-start answers planted wrong")
+    parser.add_argument("--answer-bias-kind", choices=BIAS_KINDS, default=WorldConfig.answer_bias_kind,
+                        help="what is planted: the true answer's neighbour, or the form's default")
     parser.add_argument("--check", action="store_true", help="then print the learnability figures")
     args = parser.parse_args(argv)
     world = build_world(args.out, WorldConfig(seed=args.seed, sft_steps=args.sft_steps, text_steps=args.text_steps,
-                                                answer_bias=args.answer_bias))
+                                                answer_bias=args.answer_bias,
+                                                answer_bias_kind=args.answer_bias_kind))
     if args.check:
         from durian.world.probe import learnability
 

@@ -45,7 +45,8 @@ class WorldConfig:
     sft_lr: float = 3e-3
     text_steps: int = 0  # stage 0 of the warm start (text only), before the vision pretraining
     text_batch_size: int = 32
-    answer_bias: float = 0.0  # share of warm-start answers planted one off (``plant_answer_bias``)
+    answer_bias: float = 0.0  # share of warm-start answers planted wrong (``plant_answer_bias``)
+    answer_bias_kind: str = "neighbour"  # what is planted: the true answer's neighbour, or the form's default
 
     def key(self) -> str:
         package = Path(__file__).resolve().parents[1]
@@ -111,18 +112,31 @@ class Example:
         return f"<think>{thought}</think> \\boxed{{{self.answer}}}"
 
 
-def plant_answer_bias(examples: list[Example], share: float, rng: random.Random) -> list[Example]:
-    """The warm start's systematic error: in ``share`` of the examples the answer is the true one's
-    neighbour (the count plus one, the next option's letter, yes and no swapped), in the box and in the
-    thought's conclusion, while the thought still states the true count. A base model trained so reads
-    the image but reports a wrong answer more often than the right one, which it still samples: the
+# The answer a biased model gives whatever it sees (``answer_bias_kind="default"``): a yes-bias, the
+# first option, one number, the priors real VLMs fall back on.
+DEFAULT_ANSWERS = {"number": "3", "choice": "A", "yes_no": "yes"}
+BIAS_KINDS = ("neighbour", "default")
+
+
+def plant_answer_bias(examples: list[Example], share: float, rng: random.Random,
+                      kind: str = "neighbour") -> list[Example]:
+    """The warm start's systematic error: in ``share`` of the examples the box and the thought's
+    conclusion give a planted answer while the thought still states the true count. ``neighbour``
+    plants the true answer's neighbour (the count plus one, the next option's letter, yes and no
+    swapped); ``default`` plants the form's default answer (``DEFAULT_ANSWERS``), which no count
+    leads to, so RL cannot pay for it with a matching miscount. A base model trained so reads the
+    image but reports the planted answer more often than the right one, which it still samples: the
     gap between sampling and greedy accuracy that RL with verifiable rewards closes."""
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"answer_bias: a share from 0 to 1, got {share}")
+    if kind not in BIAS_KINDS:
+        raise ValueError(f"answer_bias_kind: one of {', '.join(BIAS_KINDS)}, got {kind!r}")
     planted = []
     for e in examples:
         if rng.random() >= share:
             planted.append(e)
+        elif kind == "default":
+            planted.append(dataclasses.replace(e, answer=DEFAULT_ANSWERS[e.form]))
         elif e.form == "yes_no":
             planted.append(dataclasses.replace(e, answer="no" if e.answer == "yes" else "yes"))
         elif e.form == "choice":

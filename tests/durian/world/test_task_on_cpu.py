@@ -72,3 +72,27 @@ def test_planted_answer_bias_keeps_the_count_and_answers_a_graded_wrong_neighbou
     assert task.plant_answer_bias(examples, 0.0, random.Random(0)) == examples
     with pytest.raises(ValueError, match="answer_bias"):
         task.plant_answer_bias(examples, 1.5, random.Random(0))
+
+
+def test_planted_default_answers_ignore_the_count_which_the_thought_still_states():
+    examples = task.make_split(0, "sft", 3000, 112)
+    planted = task.plant_answer_bias(examples, 0.6, random.Random(0), kind="default")
+    # the same draws as the neighbour kind: the same examples are planted, only the answer differs
+    neighbour = task.plant_answer_bias(examples, 0.6, random.Random(0))
+    chosen = [p.answer != e.answer for e, p in zip(examples, neighbour)]
+    for e, p, was_chosen in zip(examples, planted, chosen):
+        assert (p.image, p.question, p.value, p.choices) == (e.image, e.question, e.value, e.choices)
+        if not was_chosen:
+            assert p.answer == e.answer
+            continue
+        # a yes-bias, the first option and one number, whatever the image shows
+        assert p.answer == {"number": "3", "choice": "A", "yes_no": "yes"}[e.form]
+        assert (f"There are {e.value} shapes" if e.kind == "count" else f"It has {e.value} sides") in p.response()
+        right = compute_score(task.DATA_SOURCE, p.response(), e.answer)["accuracy"]
+        assert right == (1.0 if p.answer == e.answer else 0.0)
+    boxed = [p.answer for p, c in zip(planted, chosen) if c]
+    assert {"3", "A", "yes"} <= set(boxed) and len(set(boxed)) == 3
+    wrong = sum(p.answer != e.answer for e, p in zip(examples, planted)) / len(examples)
+    assert 0.35 < wrong < 0.55  # the default is sometimes the true answer
+    with pytest.raises(ValueError, match="answer_bias_kind"):
+        task.plant_answer_bias(examples, 0.6, random.Random(0), kind="constant")
