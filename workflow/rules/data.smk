@@ -7,14 +7,16 @@ rule build_world:
         directory(WORLD),
     params:
         seed=SOURCE["world_seed"],
+        bias=SOURCE["world_answer_bias"],
     log:
         f"{LOGS}/data/build_world.log",
     conda:
         ENV
     message:
-        "build the smoke world (seed {params.seed}) -> {output}, log {log}"
+        "build the smoke world (seed {params.seed}, answer bias {params.bias[share]} {params.bias[kind]}) -> {output}, log {log}"
     shell:
-        "python -m durian.toy --out {output:q} --seed {params.seed} > {log:q} 2>&1"
+        ("python -m durian.toy --out {output:q} --seed {params.seed} --answer-bias {params.bias[share]}"
+         " --answer-bias-kind {params.bias[kind]} > {log:q} 2>&1")
 
 
 if SOURCE["world_seed"] is None and SOURCE["geometry3k"]:
