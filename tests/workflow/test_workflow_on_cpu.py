@@ -39,6 +39,9 @@ def test_the_study_plans_its_table1_at_the_study_scale(tmp_path, snakemake, job_
     assert result.returncode == 0, result.stdout + result.stderr
     counts = job_counts(result.stdout)
     assert (counts["build_world"], counts["train"], counts["evaluate"], counts["fixtures"]) == (1, 12, 13, 1)
+    # world U: seed 0, 60% of the warm start's answers planted as the form's default
+    [world] = stage_commands(result.stdout, "durian.toy")
+    assert (world["--seed"], world["--answer-bias"], world["--answer-bias-kind"]) == (["0"], ["0.6"], ["default"])
     runs = set()
     for options in stage_commands(result.stdout, "durian.train"):
         assert options["--scale"] == ["study"] and options["--steps"] == ["40"], options
@@ -51,6 +54,14 @@ def test_the_study_plans_its_table1_at_the_study_scale(tmp_path, snakemake, job_
         assert "--limit" not in options and options["--batch-size"] == ["64"], options
         assert options["--out"][0].startswith("results/study/eval/"), options
     assert not (tmp_path / "results").exists()
+
+
+def test_the_smoke_world_plants_no_answer_bias(tmp_path, snakemake):
+    """The smoke world is built with every warm-start answer true: the tests' cached world's config."""
+    result = snakemake("reproduce_table1", "-n", "-p", workdir=tmp_path, configs=["smoke"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    [world] = stage_commands(result.stdout, "durian.toy")
+    assert (world["--answer-bias"], world["--answer-bias-kind"]) == (["0.0"], ["neighbour"])
 
 
 @pytest.mark.parametrize("scale", ["smoke", "paper"])
@@ -178,6 +189,10 @@ REJECTIONS = {
     "pixel bounds crossed": (lambda c: c["source"].update(max_pixels=1000),
                              "config key source.max_pixels: 1000 is below source.min_pixels (262144)"),
     "non-integer pixel bound": (lambda c: c["source"].update(min_pixels=0.5), "config key source.min_pixels:"),
+    "unknown answer-bias kind": (lambda c: c["source"]["world_answer_bias"].update(kind="constant"),
+                                 "config key source.world_answer_bias.kind:"),
+    "answer-bias share above 1": (lambda c: c["source"]["world_answer_bias"].update(share=1.5),
+                                  "config key source.world_answer_bias.share:"),
     "non-positive judge timeout": (lambda c: c["eval"].update(judge_timeout=0), "judge_timeout"),
 }
 
