@@ -30,13 +30,13 @@ import torch
 
 from eval import TASKS_DIR
 from eval import rows as rows_mod
+from eval.confidence import SYSTEM_PROMPT, Scored, response_confidences
 from eval.judge import Judge, JudgeConfig
 from eval.rows import BadRowError
 from eval.task import Task, task, template
 
 Backend = Literal["hf", "vllm"]
 PAPER_MIN_PIXELS, PAPER_MAX_PIXELS = 262144, 1000000  # NoisyRollout's evaluation
-SYSTEM_PROMPT = "You are a helpful assistant."  # lmms-eval qwen2_5_vl's default, Qwen's own
 
 
 @dataclasses.dataclass(frozen=True)
@@ -319,20 +319,29 @@ class Session:
         return Generated(results["results"][spec.task], samples, [dataset[s["doc_id"]] for s in samples], seconds)
 
     def _rows(self, spec: Task, generated: Generated) -> list[dict]:
-        """The samples file's rows: lmms-eval's record, the prediction, visual entropy and confidence."""
+        """The samples file's rows: lmms-eval's record, the prediction, visual entropy and confidence,
+        both computed in batches of the session's batch size."""
         import numpy as np
 
         model, processor = self.scorer()
         tower, adapter, s = self.vision_tower(), spec.adapter, self.settings
+        images = [adapter.doc_to_visual(doc) for doc in generated.docs]
+        predictions = [sample["resps"][0][0] if isinstance(sample["resps"][0], list) else sample["resps"][0]
+                       for sample in generated.samples]
+        confidences = response_confidences(
+            model, processor, [Scored(list(im), sample["arguments"][0], prediction)
+                               for im, sample, prediction in zip(images, generated.samples, predictions)],
+            min_pixels=s.min_pixels, max_pixels=s.max_pixels, batch_size=s.batch_size)
+        flat = [image for doc_images in images for image in doc_images]
+        entropy = [e for first in range(0, len(flat), s.batch_size) for e in tower.entropies(flat[first : first + s.batch_size])]
+        ends = np.cumsum([len(doc_images) for doc_images in images]).tolist()
         rows = []
-        for sample, doc in zip(generated.samples, generated.docs):
-            record, images = sample["durian"], adapter.doc_to_visual(doc)
-            prediction = sample["resps"][0][0] if isinstance(sample["resps"][0], list) else sample["resps"][0]
-            confidence, tokens = response_confidence(model, processor, images, sample["arguments"][0], prediction,
-                                                     min_pixels=s.min_pixels, max_pixels=s.max_pixels)
-            rows.append({"doc_id": sample["doc_id"], "rule_correct": record["correct"], "prediction": prediction,
+        for sample, prediction, (confidence, tokens), end, doc_images in zip(
+                generated.samples, predictions, confidences, ends, images, strict=True):
+            rows.append({"doc_id": sample["doc_id"], "rule_correct": sample["durian"]["correct"],
+                         "prediction": prediction,
                          # a document with several images gets their mean, as the training precompute
-                         "visual_entropy": float(np.mean(tower.entropies(images))),
+                         "visual_entropy": float(np.mean(entropy[end - len(doc_images) : end])),
                          "confidence": confidence, "response_tokens": tokens})
         return rows
 
@@ -377,43 +386,6 @@ def progress_line(summary: dict) -> str:
     """One line per finished benchmark: benchmark, questions, accuracy, seconds."""
     return (f"{summary['benchmark']:<15s} n={summary['n']:<4d} accuracy={summary['accuracy']:.3f} "
             f"{summary['seconds']:7.1f} s")
-
-
-# ------------------------------------------------------------------------------ confidence
-def _image_url(image) -> str:
-    from lmms_eval.models.model_utils.media_encoder import encode_image_to_data_url
-
-    # the same encoding lmms-eval's qwen2_5_vl sends to the model
-    return encode_image_to_data_url(image, image_format="JPEG", mime_type="image/jpeg", convert_rgb=True, quality=85)
-
-
-@torch.no_grad()
-def response_confidence(model, processor, images, context: str, response: str, *, min_pixels: int,
-                        max_pixels: int) -> tuple[float | None, int]:
-    """(mean log-prob of the response's tokens given the prompt the model saw, token count)."""
-    from qwen_vl_utils import process_vision_info
-
-    content = [
-        {"type": "image", "image": _image_url(im), "min_pixels": min_pixels, "max_pixels": max_pixels} for im in images
-    ]
-    messages = [{"role": "system", "content": SYSTEM_PROMPT},
-                {"role": "user", "content": content + [{"type": "text", "text": context}]}]
-    text = processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    image_inputs, _ = process_vision_info(messages)
-    prompt = processor(text=[text], images=image_inputs, return_tensors="pt")
-    answer = processor.tokenizer(response, add_special_tokens=False, return_tensors="pt").input_ids
-    if answer.shape[1] == 0:
-        return None, 0
-    device = next(model.parameters()).device
-    ids = torch.cat([prompt["input_ids"], answer], dim=1).to(device)
-    logits = model(
-        input_ids=ids,
-        attention_mask=torch.ones_like(ids),
-        pixel_values=prompt["pixel_values"].to(device, model.dtype),
-        image_grid_thw=prompt["image_grid_thw"].to(device),
-    ).logits[0, prompt["input_ids"].shape[1] - 1 : -1].float()
-    logprobs = torch.log_softmax(logits, dim=-1).gather(1, answer[0].to(device)[:, None])
-    return float(logprobs.mean()), int(answer.shape[1])
 
 
 # ---------------------------------------------------------------------------------- output
