@@ -87,13 +87,16 @@ def response_confidences(model, processor, items: Sequence[Scored], *, min_pixel
         raise ValueError(f"batch_size: must be at least 1, got {batch_size}")
     pad_id = processor.tokenizer.pad_token_id
     pad_id = processor.tokenizer.eos_token_id if pad_id is None else pad_id
-    encoded = [_encode(processor, item, min_pixels=min_pixels, max_pixels=max_pixels) for item in items]
-    scored = [i for i, (_, answer) in enumerate(encoded) if len(answer)]
     results: list[tuple[float | None, int]] = [(None, 0)] * len(items)
-    for first in range(0, len(scored), batch_size):
-        batch = scored[first : first + batch_size]
-        for i, mean in zip(batch, _score_batch(model, pad_id, [encoded[i] for i in batch]), strict=True):
-            results[i] = (mean, len(encoded[i][1]))
+    pending: list[tuple[int, tuple[dict, torch.Tensor]]] = []  # encoded a batch at a time: pixels are large
+    for i, item in enumerate(items):
+        encoded = _encode(processor, item, min_pixels=min_pixels, max_pixels=max_pixels)
+        if len(encoded[1]):
+            pending.append((i, encoded))
+        if pending and (len(pending) == batch_size or i == len(items) - 1):
+            for (j, (_, answer)), mean in zip(pending, _score_batch(model, pad_id, [e for _, e in pending]), strict=True):
+                results[j] = (mean, len(answer))
+            pending = []
     return results
 
 

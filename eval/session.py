@@ -320,20 +320,23 @@ class Session:
 
     def _rows(self, spec: Task, generated: Generated) -> list[dict]:
         """The samples file's rows: lmms-eval's record, the prediction, visual entropy and confidence,
-        both computed in batches of the session's batch size."""
+        both computed in batches of the session's batch size with the hf backend, one question at a
+        time with vLLM (whose batch, 512 at the paper scale, is all the prompts at once: a forward
+        pass of that many full sequences, logits and all, would not fit beside vLLM on the GPU)."""
         import numpy as np
 
         model, processor = self.scorer()
         tower, adapter, s = self.vision_tower(), spec.adapter, self.settings
+        batch = s.batch_size if s.backend == "hf" else 1
         images = [adapter.doc_to_visual(doc) for doc in generated.docs]
         predictions = [sample["resps"][0][0] if isinstance(sample["resps"][0], list) else sample["resps"][0]
                        for sample in generated.samples]
         confidences = response_confidences(
             model, processor, [Scored(list(im), sample["arguments"][0], prediction)
                                for im, sample, prediction in zip(images, generated.samples, predictions)],
-            min_pixels=s.min_pixels, max_pixels=s.max_pixels, batch_size=s.batch_size)
+            min_pixels=s.min_pixels, max_pixels=s.max_pixels, batch_size=batch)
         flat = [image for doc_images in images for image in doc_images]
-        entropy = [e for first in range(0, len(flat), s.batch_size) for e in tower.entropies(flat[first : first + s.batch_size])]
+        entropy = [e for first in range(0, len(flat), batch) for e in tower.entropies(flat[first : first + batch])]
         ends = np.cumsum([len(doc_images) for doc_images in images]).tolist()
         rows = []
         for sample, prediction, (confidence, tokens), end, doc_images in zip(

@@ -51,6 +51,14 @@ def test_confidence_is_the_log_prob_generation_gave_its_response(model_and_proce
         assert confidence == pytest.approx(expected, abs=1e-4)
 
 
+def assert_same(expected, got):
+    assert len(expected) == len(got)
+    for (c1, n1), (c2, n2) in zip(expected, got):
+        assert n1 == n2 and (c1 is None) == (c2 is None)
+        if c1 is not None:
+            assert c2 == pytest.approx(c1, abs=1e-5)
+
+
 def test_batched_confidences_are_one_at_a_time_ones(model_and_processor, questions):
     """Rows of different lengths share a right-padded batch; an empty response has none."""
     model, processor = model_and_processor
@@ -59,9 +67,8 @@ def test_batched_confidences_are_one_at_a_time_ones(model_and_processor, questio
     one = [response_confidence(model, processor, it.images, it.context, it.response, **PIXELS) for it in items]
     batched = response_confidences(model, processor, items, batch_size=4, **PIXELS)
     assert one[1] == batched[1] == (None, 0)
-    for (c1, n1), (cb, nb) in zip(one, batched):
-        assert n1 == nb and (c1 is None) == (cb is None)
-        if c1 is not None:
-            assert cb == pytest.approx(c1, abs=1e-5)
+    assert_same(one, batched)
+    # batches of 3 ending on the empty response: the last batch still scores what it holds
+    assert_same(one[2:] + one[:2], response_confidences(model, processor, items[2:] + items[:2], batch_size=3, **PIXELS))
     with pytest.raises(ValueError, match="batch_size: must be at least 1, got 0"):
         response_confidences(model, processor, items, batch_size=0, **PIXELS)
