@@ -9,10 +9,9 @@ import textwrap
 from importlib.metadata import entry_points
 
 import verl  # noqa: F401  (loads the plugins, as in a run)
+from transformers.processing_utils import ProcessorMixin
 from verl.trainer.ppo import core_algos, ray_trainer
 from verl.utils import tensordict_utils
-
-from transformers.processing_utils import ProcessorMixin
 
 from durian.recipe import estimators, installer, patches, plugin, token_check
 from durian.world import plugin as world_plugin
