@@ -3,11 +3,13 @@
 
 import importlib
 import logging
+import os
 import subprocess
 import sys
 import textwrap
 from importlib.metadata import entry_points
 
+import pytest
 import verl  # noqa: F401  (loads the plugins, as in a run)
 from transformers.processing_utils import ProcessorMixin
 from verl.trainer.ppo import core_algos, ray_trainer
@@ -22,7 +24,7 @@ def test_both_entry_points_are_registered():
     assert found["durian"] == "durian.recipe.plugin" and found["durian_world"] == "durian.world.plugin"
     assert plugin.STEPS == ("durian.recipe.patches", "durian.recipe.estimators", "durian.recipe.trainer",
                             "durian.recipe.token_check")
-    assert world_plugin.STEPS == ("durian.world.cpu_platform", "durian.world.hf_rollout")
+    assert world_plugin.STEPS == ("durian.world.cpu_platform", "durian.world.hf_rollout", "durian.world.logprobs")
 
 
 def test_one_failing_install_is_reported_and_the_others_still_install(monkeypatch, caplog):
@@ -56,6 +58,22 @@ def test_one_failing_install_is_reported_and_the_others_still_install(monkeypatc
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert "durian.recipe.estimators.install() failed" in record.getMessage()
     assert record.exc_info[1] is failed["durian.recipe.estimators"]
+
+
+@pytest.mark.parametrize("platform", ["cpu", ""])
+def test_the_world_plugins_logprobs_step_installs_on_the_cpu_platform_only(platform):
+    script = textwrap.dedent(
+        """
+        import verl
+        from verl.utils import torch_functional
+        print(torch_functional.logprobs_from_logits_v2.__module__)
+        """
+    )
+    env = {**os.environ, "VERL_PLATFORM": platform, "VERL_USE_EXTERNAL_MODULES": "durian.world.plugin"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = "durian.world.logprobs" if platform else "verl.utils.torch_functional"
+    assert result.stdout.strip().splitlines()[-1] == expected
 
 
 def test_a_failing_step_is_printed_on_stderr_with_its_traceback(tmp_path):
