@@ -14,7 +14,7 @@ def _verl(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("shape", [(2300, 402), (3, 70, 402), (17, 5)])
-@pytest.mark.parametrize("chunk_elements", [1 << 24, 4020, 7])  # one chunk; many with a short last one; one row each
+@pytest.mark.parametrize("chunk_elements", [1 << 24, 4000, 7])  # one chunk; many with a short last one; one row each
 def test_values_and_gradients_equal_verls_row_loop(shape, chunk_elements, monkeypatch):
     monkeypatch.setattr(logprobs, "CHUNK_ELEMENTS", chunk_elements)
     generator = torch.Generator().manual_seed(sum(shape))
