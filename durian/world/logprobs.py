@@ -4,8 +4,8 @@ Without flash-attn (every CPU run) verl's ``logprobs_from_logits`` falls back to
 ``logprobs_from_logits_v2``, which computes ``logsumexp`` one row of the logits at a time to bound
 memory. verl's FSDP engine hands it the logits of every token of a micro-batch as one
 (tokens, vocab) matrix, so one pass over the study batch (4 micro-batches of about 5,700 tokens)
-is some 23,000 calls forward and as many autograd nodes backward: py-spy put the loop at a fifth of the trainer worker's samples (README
-"Time, measured"). ``install()`` swaps in the same formula, ``label logit - logsumexp(row)``,
+is some 23,000 calls forward and as many autograd nodes backward: py-spy put the loop at a fifth
+of the trainer worker's samples (README "Time, measured"). ``install()`` swaps in the same formula, ``label logit - logsumexp(row)``,
 over chunks of rows whose size still bounds the memory (``CHUNK_ELEMENTS`` logits at a time).
 bf16 and other dtypes keep verl's own function (it switches to ``log_softmax`` for them).
 
