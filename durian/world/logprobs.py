@@ -5,8 +5,9 @@ Without flash-attn (every CPU run) verl's ``logprobs_from_logits`` falls back to
 memory. verl's FSDP engine hands it the logits of every token of a micro-batch as one
 (tokens, vocab) matrix, so one pass over the study batch (4 micro-batches of about 5,700 tokens)
 is some 23,000 calls forward and as many autograd nodes backward: py-spy put the loop at a fifth
-of the trainer worker's samples (README "Time, measured"). ``install()`` swaps in the same formula, ``label logit - logsumexp(row)``,
-over chunks of rows whose size still bounds the memory (``CHUNK_ELEMENTS`` logits at a time).
+of the trainer worker's samples (README "Time, measured"). ``install()`` swaps in the same
+formula, ``label logit - logsumexp(row)``, over chunks of rows whose size still bounds the memory
+(``CHUNK_ELEMENTS`` logits at a time).
 bf16 and other dtypes keep verl's own function (it switches to ``log_softmax`` for them).
 
 Installed only with ``VERL_PLATFORM=cpu`` (a GPU run with flash-attn never reaches this function).
@@ -37,7 +38,7 @@ def logprobs_from_logits_chunked(logits: torch.Tensor, labels: torch.Tensor) -> 
         return original()(logits, labels)
     picked = torch.gather(logits, dim=-1, index=labels.unsqueeze(-1)).squeeze(-1)
     rows = logits.reshape(-1, logits.shape[-1])
-    per_chunk = max(1, CHUNK_ELEMENTS // max(1, logits.shape[-1]))
+    per_chunk = max(1, CHUNK_ELEMENTS // logits.shape[-1])
     lse = torch.cat([torch.logsumexp(chunk, dim=-1) for chunk in rows.split(per_chunk)])
     return picked - lse.view(picked.shape)
 
