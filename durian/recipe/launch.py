@@ -14,7 +14,8 @@ Output contract (``results/<scale>/train/<run>/``)::
     attempts/        verl's per-attempt metric files, merged into metrics.jsonl
     tensorboard/     verl's tensorboard logger, every attempt (`tensorboard --logdir results/<scale>/train`)
     wandb/           verl's wandb logger's files, with --wandb (workflow key train.wandb)
-    checkpoints/     verl's checkpoints (resume_mode=auto picks the last one up)
+    checkpoints/     verl's checkpoints (resume_mode=auto picks the last one up; one whose step a kill
+                     kept from the log is dropped first, so that step is trained again)
     model/           the final policy in Hugging Face format (what lmms-eval loads)
 
 A relaunch with the same request resumes from the last checkpoint; one whose request differs
@@ -30,11 +31,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import fcntl
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -47,15 +46,23 @@ from typing import Any
 import yaml
 
 from durian import experiment
+from durian.recipe.run_folder import (
+    TRACKER,
+    TrainingFailed,
+    write_atomic,
+    discard_stale,
+    export_model,
+    hold_run_folder,
+    logged_steps,
+    merge_metrics,
+    next_attempt,
+    record_attempt,
+    rewind_to_logged_step,
+)
 
 CONFIGS = Path(__file__).parent / "configs"
 REWARD_FILE = Path(__file__).resolve().parents[1] / "reward.py"
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
-STALE = ("checkpoints", "attempts", "tensorboard", "timing.json")  # what a launch with other settings left behind
-
-
-class TrainingFailed(RuntimeError):
-    pass
 
 
 class Interrupted(TrainingFailed):
@@ -158,6 +165,9 @@ def validate(config) -> None:
         raise ValueError("actor_rollout_ref.actor.freeze_vision_tower: verl 0.9.1 declares this key but no code "
                          "reads it, so the vision tower would be trained anyway; leave it false")
     omega_conf_to_dataclass(config.actor_rollout_ref.rollout)
+    if "file" not in config.trainer.logger:  # metrics.jsonl and the resume's rewind read the file logger's lines
+        raise ValueError(f"trainer.logger: {list(config.trainer.logger)} leaves out verl's file logger; "
+                         "the run's metrics.jsonl comes from it, so keep 'file' in the list")
     filter_settings(config.trainer.v1.sampler.get("sampler_kwargs"))  # DAPO's group-filter rule (sampler.py)
     poll_interval(config.trainer.v1.sampler.get("sampler_kwargs"))
 
@@ -194,7 +204,7 @@ def dry_run(*, scale: str, arm: str, model: str, train_files: str, val_files: st
     *_, config = resolve_run(scale=scale, arm=arm, model=model, train_files=train_files, val_files=val_files,
                              out=out, seed=seed, steps=steps, save_freq=save_freq, extra=extra, wandb=wandb)
     path = out / "config.yaml"
-    _write_atomic(path, _to_yaml(config))
+    write_atomic(path, _to_yaml(config))
     print(f"dry run: {scale} scale, arm {arm}: resolved verl config -> {path} (verl not started)")
     return path
 
@@ -217,8 +227,8 @@ def train(
 ) -> Path:
     """Train one arm into ``out``; rerunning after a kill resumes from the last checkpoint.
 
-    ``stop_after_checkpoint`` kills the run once that step is checkpointed (as a crash would),
-    for tests of resumption.
+    ``stop_after_checkpoint`` kills the run once that step is checkpointed and logged (as a crash
+    would), for tests of resumption.
     """
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -230,7 +240,8 @@ def train(
                "set": dict(extra or {})}
     with hold_run_folder(out):  # one trainer per run folder, for the run's whole life
         discard_stale(out, request)
-        _write_atomic(out / "config.yaml", _to_yaml(config))
+        rewind_to_logged_step(out)
+        write_atomic(out / "config.yaml", _to_yaml(config))
         launch = {
             "scale": scale,
             "arm": arm,
@@ -243,7 +254,7 @@ def train(
             "verl": metadata.version("verl"),
             "torch": metadata.version("torch"),
         }
-        _write_atomic(out / "launch.json", json.dumps(launch, indent=2))
+        write_atomic(out / "launch.json", json.dumps(launch, indent=2))
 
         attempts = out / "attempts"
         attempts.mkdir(exist_ok=True)
@@ -256,8 +267,11 @@ def train(
         start = time.monotonic()
         stop = None
         if stop_after_checkpoint is not None:
-            tracker = out / "checkpoints" / "latest_checkpointed_iteration.txt"
-            stop = lambda: tracker.exists() and int(tracker.read_text().strip() or 0) >= stop_after_checkpoint  # noqa: E731
+            tracker = out / "checkpoints" / TRACKER
+
+            def stop() -> bool:
+                saved = tracker.exists() and int(tracker.read_text().strip() or 0) >= stop_after_checkpoint
+                return saved and stop_after_checkpoint in logged_steps(attempts)
         interrupted = None
         try:
             code = _run(command, run_env, out / "train.log", time_limit, stop)
@@ -279,63 +293,6 @@ def train(
         export_model(out / "checkpoints", out / "model")
         print(f"trained {out.name} in {time.monotonic() - start:.0f} s -> {out / 'model'}")
         return out
-
-
-def discard_stale(out: Path, request: dict[str, Any]) -> list[str]:
-    """Delete what a launch with other settings left in ``out`` (its checkpoints would be resumed);
-    says so in one line. A folder without a recorded request is left as it is."""
-    launch = out / "launch.json"
-    before = json.loads(launch.read_text()).get("request") if launch.exists() else None
-    now = json.loads(json.dumps(request))  # as launch.json will hold it (tuples become lists)
-    if before is None or before == now:
-        return []
-    changed = sorted(k for k in {*before, *now} if before.get(k) != now.get(k))
-    stale = [name for name in STALE if (out / name).exists()]
-    for name in stale:
-        path = out / name
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
-    print(f"{out.name}: settings changed since the last launch ({', '.join(changed)}): "
-          f"discarded {', '.join(stale) or 'nothing'}; starting over", flush=True)
-    return stale
-
-
-@contextlib.contextmanager
-def hold_run_folder(out: Path):
-    """One trainer per run folder: an exclusive lock on ``out/train.lock`` held while the run lives;
-    the OS releases it when the holder dies, however it dies."""
-    handle = (out / "train.lock").open("a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "unknown"
-        handle.close()
-        raise TrainingFailed(f"run folder {out} is in use by another trainer (pid {holder}); "
-                             "refusing to start a second one on it") from None
-    try:
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        yield
-    finally:
-        handle.close()
-
-
-def next_attempt(attempts: Path, timing: Path) -> int:
-    """The next attempt's number: past every metric file and every recorded attempt (an attempt
-    that died before its first step leaves no metric file, only its line in timing.json)."""
-    numbers = [int(p.stem) for p in attempts.glob("*.jsonl") if p.stem.isdigit()]
-    if timing.exists():
-        numbers += [int(a["attempt"]) for a in json.loads(timing.read_text())["attempts"] if str(a["attempt"]).isdigit()]
-    return max(numbers, default=0) + 1
-
-
-def record_attempt(path: Path, attempt: str, seconds: float, code: int | None) -> None:
-    """Append one attempt's wall time and exit code (None: killed at the time limit) to timing.json."""
-    timing = json.loads(path.read_text()) if path.exists() else {"attempts": []}
-    timing["attempts"].append({"attempt": attempt, "seconds": round(seconds, 1), "exit_code": code})
-    _write_atomic(path, json.dumps(timing, indent=2))
 
 
 def absolute_if_local(path: str | Path) -> str:
@@ -435,42 +392,6 @@ def first_error(log: Path, context: int = 20) -> str:
     return "\n".join(lines[-context:])
 
 
-def merge_metrics(attempts: Path, target: Path) -> int:
-    """One line per step: a later attempt (resumed from a checkpoint) replaces earlier lines."""
-    steps: dict[int, dict] = {}
-    for path in sorted(attempts.glob("*.jsonl")):
-        for line in path.read_text().splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut by a kill
-            steps[int(record["step"])] = {"step": int(record["step"]), **record["data"]}
-    _write_atomic(target, "".join(json.dumps(steps[s]) + "\n" for s in sorted(steps)))
-    return len(steps)
-
-
-def export_model(checkpoints: Path, target: Path) -> Path:
-    """Merge the last FSDP checkpoint into a Hugging Face folder with verl's model merger."""
-    tracker = checkpoints / "latest_checkpointed_iteration.txt"
-    if not tracker.exists():
-        raise TrainingFailed(f"no checkpoint in {checkpoints}: set save_freq so the last step is saved")
-    step = tracker.read_text().strip()
-    actor = checkpoints / f"global_step_{step}" / "actor"
-    staging = target.with_name(target.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    command = [sys.executable, "-m", "verl.model_merger", "merge", "--backend", "fsdp", "--local_dir", str(actor), "--target_dir", str(staging)]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise TrainingFailed(f"exporting {actor} failed:\n{result.stderr[-3000:]}")
-    hf_extra = actor / "huggingface"
-    for item in hf_extra.glob("*") if hf_extra.exists() else []:
-        if not (staging / item.name).exists() and item.is_file():
-            shutil.copy2(item, staging / item.name)
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(staging, target)
-    return target
-
-
 def code_version() -> str:
     root = Path(__file__).resolve().parents[2]
     try:
@@ -485,12 +406,6 @@ def _to_yaml(config) -> str:
     from omegaconf import OmegaConf
 
     return OmegaConf.to_yaml(config)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """durian.recipe.launch when things go wrong, with the faults made to happen: Ctrl-C (SIGINT to the
 launcher's process group), SIGTERM and SIGKILL of the process hosting the launcher, the wall-clock
-limit, a second trainer on one run folder, metrics across resumes, attempt numbering and the
-failure messages. A fake "verl" (a process tree of sleepers) stands in for the real one."""
+limit, a second trainer on one run folder, metrics across resumes, a kill between a checkpoint and
+its log, attempt numbering and the failure messages. A fake "verl" (a process tree of sleepers) stands in for the real one."""
 
 import json
 import os
@@ -16,6 +16,7 @@ import pytest
 from process_tree import FAKE_VERL, still_running, wait_for_tree
 
 from durian.recipe import launch as launcher
+from durian.recipe import run_folder
 
 # A quicker stand-in for the time limit's tests (up in milliseconds): a shell and its grandchild.
 QUICK_VERL = ["bash", "-c", ('bash -c "sleep 600 & echo \\$\\$ \\$! > $FAKE_PIDS.tmp; wait" & '
@@ -217,10 +218,61 @@ def test_merge_metrics_lets_the_continued_attempt_win_an_overlapping_step(tmp_pa
     second = [{"step": 2, "data": {"loss": 2.5, "attempt": 2}}, {"step": 3, "data": {"loss": 3.0, "attempt": 2}}]
     (attempts / "002.jsonl").write_text("".join(json.dumps(r) + "\n" for r in second))
     target = tmp_path / "metrics.jsonl"
-    assert launcher.merge_metrics(attempts, target) == 3
+    assert run_folder.merge_metrics(attempts, target) == 3
     assert [json.loads(line) for line in target.read_text().splitlines()] == [
         {"step": 1, "loss": 1.0, "attempt": 1},
         {"step": 2, "loss": 2.5, "attempt": 2},  # the resumed attempt's step 2, not the first one's
         {"step": 3, "loss": 3.0, "attempt": 2},
     ]
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def verl_killed_between_save_and_log(saved: list[int], logged: list[int]):
+    """Stands in for verl killed after it checkpointed ``saved`` and logged ``logged`` (verl saves a
+    step before it logs it), then for verl resuming from its tracker to the last step."""
+    attempts = iter(["killed", "resumed"])
+    resumed_from = []
+
+    def run(command, env, log, time_limit, stop=None):
+        steps = int(next(item for item in command if item.startswith("trainer.total_training_steps=")).split("=")[1])
+        checkpoints = log.parent / "checkpoints"
+        tracker = checkpoints / run_folder.TRACKER
+        if next(attempts) == "killed":
+            checkpoints.mkdir()
+            for step in saved:
+                (checkpoints / f"global_step_{step}").mkdir()
+            tracker.write_text(str(max(saved)))
+            Path(env["VERL_FILE_LOGGER_PATH"]).write_text("".join(
+                json.dumps({"step": s, "data": {"attempt": 1}}) + "\n" for s in logged))
+            return -signal.SIGKILL
+        start = int(tracker.read_text()) if tracker.exists() else 0
+        assert (checkpoints / f"global_step_{start}").is_dir() or start == 0
+        resumed_from.append((start, sorted(p.name for p in checkpoints.glob("global_step_*"))))
+        Path(env["VERL_FILE_LOGGER_PATH"]).write_text("".join(
+            json.dumps({"step": s, "data": {"attempt": 2}}) + "\n" for s in range(start + 1, steps + 1)))
+        return 0
+
+    return run, resumed_from
+
+
+@pytest.mark.parametrize(("saved", "logged", "resumes_from", "kept", "says"), [
+    ([1, 2, 3], [1, 2], 2, ["global_step_1", "global_step_2"], "resuming from checkpoint 2 to train step 3 again"),
+    ([1], [], 0, [], "starting over to train step 1 again"),
+    ([1, 2], [1, 2], 2, ["global_step_1", "global_step_2"], None),  # the step was logged: an ordinary resume
+])
+def test_a_checkpoint_whose_step_was_never_logged_is_trained_again(saved, logged, resumes_from, kept, says,
+                                                                   tmp_path, monkeypatch, capsys):
+    """Without the rewind, resuming from the unlogged checkpoint would leave its step out of metrics.jsonl for good."""
+    run, resumed_from = verl_killed_between_save_and_log(saved, logged)
+    monkeypatch.setattr(launcher, "_run", run)
+    monkeypatch.setattr(launcher, "export_model", lambda checkpoints, target: target)
+    with pytest.raises(launcher.TrainingFailed, match="killed by SIGKILL"):
+        launcher.train(**train_kwargs(tmp_path), steps=3)
+    launcher.train(**train_kwargs(tmp_path), steps=3)
+    assert resumed_from == [(resumes_from, kept)]
+    lines = [line for line in capsys.readouterr().out.splitlines() if "no logged metrics" in line]
+    assert lines == ([f"run: checkpoint {max(saved)} has no logged metrics (killed between verl's save and its log): "
+                      f"{says}"] if says else [])
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [(m["step"], m["attempt"]) for m in metrics] == [(s, 1 if s in logged and s <= resumes_from else 2)
+                                                           for s in (1, 2, 3)]

@@ -145,6 +145,13 @@ def test_a_key_verl_declares_but_never_reads_is_refused():
         launcher.validate(launcher.compose(overrides))
 
 
+def test_a_logger_list_without_verls_file_logger_is_refused():
+    """metrics.jsonl, and the rewind of a resume, read the file logger's lines."""
+    overrides, _ = launcher.resolve_overrides("smoke", "grpo", VALUES, {"trainer.logger": ["console", "tensorboard"]})
+    with pytest.raises(ValueError, match=r"trainer.logger: \['console', 'tensorboard'\] leaves out verl's file logger"):
+        launcher.validate(launcher.compose(overrides))
+
+
 def test_the_study_scale_is_the_smoke_scale_at_the_study_batch():
     """configs/study.yaml is a delta (base: smoke): its overrides win, the rest is the smoke scale's."""
     smoke, smoke_env = launcher.resolve_overrides("smoke", "dapo-durian", VALUES)

@@ -20,8 +20,10 @@ def smoke_run(smoke_world, smoke_data, out, arm: str, **kwargs) -> dict:
                 val_files=str(smoke_data["val"]), out=out / arm, time_limit=600, **kwargs)
 
 
-def test_durian_on_dapo_trains_with_its_inputs_and_filter_and_resumes_after_a_kill(smoke_world, smoke_data, tmp_path):
-    """One run serves both: dapo-durian is killed after its first checkpoint, then resumed to step 2."""
+def test_durian_on_dapo_trains_with_its_inputs_and_filter_and_resumes_after_a_kill(smoke_world, smoke_data, tmp_path,
+                                                                                  capsys):
+    """One run serves all: dapo-durian is killed after its first checkpoint, resumed to step 2, then
+    relaunched as a kill before step 2's log would leave it."""
     extra = {"+algorithm.durian.num_reasoning_groups": 4}
     kwargs = smoke_run(smoke_world, smoke_data, tmp_path, "dapo-durian", steps=2, extra=extra)
     with pytest.raises(launcher.TrainingFailed, match="stopped on purpose after checkpoint 1"):
@@ -37,6 +39,16 @@ def test_durian_on_dapo_trains_with_its_inputs_and_filter_and_resumes_after_a_ki
     timing = json.loads((run / "timing.json").read_text())["attempts"]
     assert [(a["attempt"], a["exit_code"]) for a in timing][1] == ("002", 0)
     assert all(a["seconds"] > 0 for a in timing)
+
+    # The folder as a kill between verl's save of step 2 and its log of step 2 leaves it: a relaunch
+    # rewinds verl's tracker to checkpoint 1 and verl trains step 2 again, instead of losing its line.
+    attempts[1].write_text("")
+    run = launcher.train(**kwargs)
+    assert "checkpoint 2 has no logged metrics" in capsys.readouterr().out
+    metrics = read_metrics(run)
+    assert [m["step"] for m in metrics] == [1, 2]
+    assert [json.loads(line)["step"] for line in (run / "attempts" / "003.jsonl").read_text().splitlines()] == [2]
+    assert (run / "checkpoints" / "latest_checkpointed_iteration.txt").read_text().strip() == "2"
     for m in metrics:
         assert m["durian/perceptual_groups_used"] == 3  # S1, S2, S3 over the batch's 4 prompts
         assert m["durian/reasoning_groups_used"] == 4  # b = 4 quantile groups of confidence
