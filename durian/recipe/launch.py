@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import importlib.util
 import json
 import os
 import re
@@ -63,6 +64,8 @@ from durian.recipe.run_folder import (
 CONFIGS = Path(__file__).parent / "configs"
 REWARD_FILE = Path(__file__).resolve().parents[1] / "reward.py"
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
+EX_CONFIG = 78  # sysexits.h: durian.recipe.main_ppo's exit code for a config verl's checks refuse
+INVALID_CONFIG = "durian: invalid verl config: "  # ... and the start of its one line about it
 
 
 class Interrupted(TrainingFailed):
@@ -131,6 +134,12 @@ def _format(value: Any) -> str:
     return str(value)
 
 
+def verl_config_dir() -> Path:
+    """verl's trainer config folder, found without importing verl (an import costs ~10 s here)."""
+    [root] = importlib.util.find_spec("verl").submodule_search_locations
+    return Path(root) / "trainer" / "config"
+
+
 def compose(overrides: list[str]):
     """Compose verl's ppo_trainer config with the overrides, exactly as its entry point would."""
     from hydra import compose as hydra_compose
@@ -138,33 +147,36 @@ def compose(overrides: list[str]):
     from hydra.core.global_hydra import GlobalHydra
     from omegaconf import OmegaConf
 
-    import verl.trainer.main_ppo as main_ppo
-
-    config_dir = str(Path(main_ppo.__file__).parent / "config")
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir, version_base=None):
+    with initialize_config_dir(config_dir=str(verl_config_dir()), version_base=None):
         config = hydra_compose(config_name="ppo_trainer", overrides=overrides)
     OmegaConf.resolve(config)
     return config
 
 
 def validate(config) -> None:
-    """verl's own dataclass checks for the parts an arm changes; Durian's settings by DurianConfig."""
+    """verl's own dataclass checks for the parts an arm changes, then :func:`check_recipe_settings`.
+    Imports verl: ``durian.recipe.main_ppo`` runs it in verl's own process, before Ray starts."""
     from omegaconf import OmegaConf
     from verl.utils.config import omega_conf_to_dataclass
 
+    algorithm = OmegaConf.to_container(config.algorithm, resolve=True)
+    algorithm.pop("durian", None)  # verl keeps `algorithm` a DictConfig at run time; AlgoConfig has no slot for it
+    omega_conf_to_dataclass(OmegaConf.create(algorithm))
+    omega_conf_to_dataclass(config.actor_rollout_ref.actor)
+    omega_conf_to_dataclass(config.actor_rollout_ref.rollout)
+    check_recipe_settings(config)
+
+
+def check_recipe_settings(config) -> None:
+    """The recipe's own rules, without importing verl (the launcher runs them before it touches the run folder)."""
     from durian.recipe.inputs import settings_from_config
     from durian.recipe.sampler import filter_settings, poll_interval
 
-    algorithm = OmegaConf.to_container(config.algorithm)
-    algorithm.pop("durian", None)  # verl keeps `algorithm` a DictConfig at run time; AlgoConfig has no slot for it
-    omega_conf_to_dataclass(OmegaConf.create(algorithm))
     settings_from_config(config.algorithm)
-    omega_conf_to_dataclass(config.actor_rollout_ref.actor)
     if config.actor_rollout_ref.actor.get("freeze_vision_tower"):  # tests/durian/recipe: still unread upstream
         raise ValueError("actor_rollout_ref.actor.freeze_vision_tower: verl 0.9.1 declares this key but no code "
                          "reads it, so the vision tower would be trained anyway; leave it false")
-    omega_conf_to_dataclass(config.actor_rollout_ref.rollout)
     if "file" not in config.trainer.logger:  # metrics.jsonl and the resume's rewind read the file logger's lines
         raise ValueError(f"trainer.logger: {list(config.trainer.logger)} leaves out verl's file logger; "
                          "the run's metrics.jsonl comes from it, so keep 'file' in the list")
@@ -174,7 +186,8 @@ def validate(config) -> None:
 
 def resolve_run(*, scale: str, arm: str, model: str, train_files: str, val_files: str, out: Path, seed: int,
                 steps: int, save_freq: int, extra: dict[str, Any] | None, wandb: bool = False):
-    """One run's ${...} values, verl overrides, environment and composed, validated verl config."""
+    """One run's ${...} values, verl overrides, environment and composed verl config, checked by the
+    recipe's rules (verl's own checks run in verl's process: ``durian.recipe.main_ppo``)."""
     if wandb:  # a logger, not a setting: kept out of the request, so a relaunch with it resumes
         extra = {**(extra or {}), "trainer.logger": [*load_scale(scale)["overrides"]["trainer.logger"], "wandb"]}
     values = {
@@ -190,7 +203,7 @@ def resolve_run(*, scale: str, arm: str, model: str, train_files: str, val_files
     }
     overrides, env = resolve_overrides(scale, arm, values, extra)
     config = compose(overrides)
-    validate(config)
+    check_recipe_settings(config)
     return values, overrides, env, config
 
 
@@ -203,6 +216,7 @@ def dry_run(*, scale: str, arm: str, model: str, train_files: str, val_files: st
     out.mkdir(parents=True, exist_ok=True)
     *_, config = resolve_run(scale=scale, arm=arm, model=model, train_files=train_files, val_files=val_files,
                              out=out, seed=seed, steps=steps, save_freq=save_freq, extra=extra, wandb=wandb)
+    validate(config)
     path = out / "config.yaml"
     write_atomic(path, _to_yaml(config))
     print(f"dry run: {scale} scale, arm {arm}: resolved verl config -> {path} (verl not started)")
@@ -263,7 +277,7 @@ def train(
         # folder (`tensorboard --logdir results/<scale>/train` compares runs offline)
         run_env = {**os.environ, **env, "VERL_FILE_LOGGER_PATH": str(attempt), "PYTHONUNBUFFERED": "1",
                    "TENSORBOARD_DIR": str(out / "tensorboard"), "WANDB_DIR": str(out)}
-        command = [sys.executable, "-m", "verl.trainer.main_ppo", *overrides]
+        command = [sys.executable, "-m", "durian.recipe.main_ppo", *overrides]
         start = time.monotonic()
         stop = None
         if stop_after_checkpoint is not None:
@@ -288,6 +302,8 @@ def train(
             raise TrainingFailed(f"training {out.name} ran past its time limit ({time_limit:g} s): its process tree was killed")
         if code < 0:
             raise TrainingFailed(f"training {out.name} was killed by {_signal_name(-code)} (a signal from outside verl)")
+        if code == EX_CONFIG:
+            raise TrainingFailed(f"training {out.name}: {invalid_config_line(out / 'train.log')}")
         if code != 0:
             raise TrainingFailed(f"training {out.name} exited with {code}; first error:\n{first_error(out / 'train.log')}")
         export_model(out / "checkpoints", out / "model")
@@ -378,6 +394,13 @@ def _run(command: list[str], env: dict[str, str], log: Path, time_limit: float, 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _EXCEPTION_LINE = re.compile(r"^(?:\([^)]*\)\s*)?(?:[\w.]+\.)?\w+(?:Error|Exception|Interrupt)(?::|$)")
+
+
+def invalid_config_line(log: Path) -> str:
+    """The last attempt's line from durian.recipe.main_ppo about the config it refused."""
+    text = log.read_text(errors="replace")
+    lines = [line for line in text[text.rfind("===== ") :].splitlines() if line.startswith(INVALID_CONFIG)]
+    return lines[-1].removeprefix("durian: ") if lines else f"verl refused the config (exit {EX_CONFIG})"
 
 
 def first_error(log: Path, context: int = 20) -> str:

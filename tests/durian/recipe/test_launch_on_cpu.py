@@ -152,6 +152,33 @@ def test_a_logger_list_without_verls_file_logger_is_refused():
         launcher.validate(launcher.compose(overrides))
 
 
+def test_the_recipes_rules_refuse_a_run_before_it_touches_its_folder(tmp_path, monkeypatch):
+    """The launcher checks the recipe's own rules itself, without importing verl; a refused run leaves
+    its folder (a previous run's checkpoints included) as it was."""
+    monkeypatch.setattr(launcher, "_run", lambda *args, **kwargs: pytest.fail("verl was started"))
+    out = tmp_path / "run"
+    (out / "checkpoints").mkdir(parents=True)
+    with pytest.raises(ValueError, match="actor_rollout_ref.actor.freeze_vision_tower"):
+        launcher.train(scale="smoke", arm="grpo", model="M", train_files="T", val_files="V", out=out,
+                       extra={"actor_rollout_ref.actor.freeze_vision_tower": True})
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints"]
+
+
+def test_verls_own_checks_refuse_a_run_in_verls_process_in_one_line(tmp_path):
+    """durian.recipe.main_ppo, verl's entry point with validate() first, for real: the error names the
+    key in one line, and Ray was never started."""
+    out = tmp_path / "run"
+    with pytest.raises(launcher.TrainingFailed) as refused:
+        launcher.train(scale="smoke", arm="grpo", model="M", train_files="T", val_files="V", out=out,
+                       extra={"actor_rollout_ref.actor.loss_agg_mode": "bogus"}, time_limit=120)
+    message = str(refused.value)
+    assert message.startswith("training run: invalid verl config: InstantiationException: ")
+    assert "Invalid loss_agg_mode: bogus" in message and "full_key: actor_rollout_ref.actor" in message
+    assert "\n" not in message
+    assert json.loads((out / "timing.json").read_text())["attempts"][0]["exit_code"] == launcher.EX_CONFIG
+    assert "ray init" not in (out / "train.log").read_text()
+
+
 def test_the_study_scale_is_the_smoke_scale_at_the_study_batch():
     """configs/study.yaml is a delta (base: smoke): its overrides win, the rest is the smoke scale's."""
     smoke, smoke_env = launcher.resolve_overrides("smoke", "dapo-durian", VALUES)
