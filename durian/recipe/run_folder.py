@@ -122,8 +122,10 @@ def rewind_to_logged_step(out: Path) -> int | None:
     for step in saved:
         if step > (keep or 0):
             shutil.rmtree(checkpoints / f"global_step_{step}")
+    first = (keep or 0) + 1
+    again = f"step {latest} is" if first == latest else f"steps {first}-{latest} are"
     print(f"{out.name}: checkpoint {latest} has no logged metrics (killed between verl's save and its log): "
-          f"{f'resuming from checkpoint {keep}' if keep else 'starting over'} to train step {latest} again", flush=True)
+          f"{f'resuming from checkpoint {keep}' if keep else 'starting over'}; {again} trained again", flush=True)
     return keep
 
 

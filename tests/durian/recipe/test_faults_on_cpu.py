@@ -256,8 +256,9 @@ def verl_killed_between_save_and_log(saved: list[int], logged: list[int]):
 
 
 @pytest.mark.parametrize(("saved", "logged", "resumes_from", "kept", "says"), [
-    ([1, 2, 3], [1, 2], 2, ["global_step_1", "global_step_2"], "resuming from checkpoint 2 to train step 3 again"),
-    ([1], [], 0, [], "starting over to train step 1 again"),
+    ([1, 2, 3], [1, 2], 2, ["global_step_1", "global_step_2"], "resuming from checkpoint 2; step 3 is trained again"),
+    ([1], [], 0, [], "starting over; step 1 is trained again"),
+    ([2, 4], [1, 2, 3], 2, ["global_step_2"], "resuming from checkpoint 2; steps 3-4 are trained again"),
     ([1, 2], [1, 2], 2, ["global_step_1", "global_step_2"], None),  # the step was logged: an ordinary resume
 ])
 def test_a_checkpoint_whose_step_was_never_logged_is_trained_again(saved, logged, resumes_from, kept, says,
@@ -267,12 +268,12 @@ def test_a_checkpoint_whose_step_was_never_logged_is_trained_again(saved, logged
     monkeypatch.setattr(launcher, "_run", run)
     monkeypatch.setattr(launcher, "export_model", lambda checkpoints, target: target)
     with pytest.raises(launcher.TrainingFailed, match="killed by SIGKILL"):
-        launcher.train(**train_kwargs(tmp_path), steps=3)
-    launcher.train(**train_kwargs(tmp_path), steps=3)
+        launcher.train(**train_kwargs(tmp_path), steps=4)
+    launcher.train(**train_kwargs(tmp_path), steps=4)
     assert resumed_from == [(resumes_from, kept)]
     lines = [line for line in capsys.readouterr().out.splitlines() if "no logged metrics" in line]
     assert lines == ([f"run: checkpoint {max(saved)} has no logged metrics (killed between verl's save and its log): "
                       f"{says}"] if says else [])
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [(m["step"], m["attempt"]) for m in metrics] == [(s, 1 if s in logged and s <= resumes_from else 2)
-                                                           for s in (1, 2, 3)]
+                                                           for s in (1, 2, 3, 4)]
