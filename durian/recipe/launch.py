@@ -50,7 +50,6 @@ from durian import experiment
 from durian.recipe.run_folder import (
     TRACKER,
     TrainingFailed,
-    write_atomic,
     discard_stale,
     export_model,
     hold_run_folder,
@@ -59,6 +58,8 @@ from durian.recipe.run_folder import (
     next_attempt,
     record_attempt,
     rewind_to_logged_step,
+    stale_items,
+    write_atomic,
 )
 
 CONFIGS = Path(__file__).parent / "configs"
@@ -177,8 +178,10 @@ def check_recipe_settings(config) -> None:
     if config.actor_rollout_ref.actor.get("freeze_vision_tower"):  # tests/durian/recipe: still unread upstream
         raise ValueError("actor_rollout_ref.actor.freeze_vision_tower: verl 0.9.1 declares this key but no code "
                          "reads it, so the vision tower would be trained anyway; leave it false")
-    if "file" not in config.trainer.logger:  # metrics.jsonl and the resume's rewind read the file logger's lines
-        raise ValueError(f"trainer.logger: {list(config.trainer.logger)} leaves out verl's file logger; "
+    loggers = config.trainer.logger
+    loggers = [loggers] if isinstance(loggers, str) else list(loggers)  # verl takes one name or a list
+    if "file" not in loggers:  # metrics.jsonl and the resume's rewind read the file logger's lines
+        raise ValueError(f"trainer.logger: {loggers} leaves out verl's file logger; "
                          "the run's metrics.jsonl comes from it, so keep 'file' in the list")
     filter_settings(config.trainer.v1.sampler.get("sampler_kwargs"))  # DAPO's group-filter rule (sampler.py)
     poll_interval(config.trainer.v1.sampler.get("sampler_kwargs"))
@@ -253,6 +256,8 @@ def train(
                "val_files": values["val_files"], "seed": seed, "steps": steps, "save_freq": save_freq,
                "set": dict(extra or {})}
     with hold_run_folder(out):  # one trainer per run folder, for the run's whole life
+        if stale_items(out, request):
+            validate(config)  # verl's checks too (an import of verl) before another request's checkpoints go
         discard_stale(out, request)
         rewind_to_logged_step(out)
         write_atomic(out / "config.yaml", _to_yaml(config))
@@ -400,7 +405,7 @@ def invalid_config_line(log: Path) -> str:
     """The last attempt's line from durian.recipe.main_ppo about the config it refused."""
     text = log.read_text(errors="replace")
     lines = [line for line in text[text.rfind("===== ") :].splitlines() if line.startswith(INVALID_CONFIG)]
-    return lines[-1].removeprefix("durian: ") if lines else f"verl refused the config (exit {EX_CONFIG})"
+    return lines[-1].removeprefix("durian: ") if lines else f"exited with {EX_CONFIG}; first error:\n{first_error(log)}"
 
 
 def first_error(log: Path, context: int = 20) -> str:

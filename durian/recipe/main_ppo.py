@@ -10,6 +10,7 @@ launcher reports as it is.
 from __future__ import annotations
 
 import sys
+import traceback
 
 import hydra
 from omegaconf import DictConfig
@@ -23,6 +24,7 @@ def main(config: DictConfig) -> None:
     try:
         validate(config)
     except Exception as error:  # noqa: BLE001 (verl's dataclasses raise several kinds; each names its key)
+        traceback.print_exc()  # into train.log, in case the error is not the config's
         print(f"{INVALID_CONFIG}{type(error).__name__}: {' '.join(str(error).split())}", file=sys.stderr, flush=True)
         sys.exit(EX_CONFIG)
     verl_main_ppo.main.__wrapped__(config)  # verl's body of main, under this process's Hydra config

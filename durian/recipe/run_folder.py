@@ -22,16 +22,28 @@ class TrainingFailed(RuntimeError):
     pass
 
 
-def discard_stale(out: Path, request: dict[str, Any]) -> list[str]:
-    """Delete what a launch with other settings left in ``out`` (its checkpoints would be resumed);
-    says so in one line. A folder without a recorded request is left as it is."""
+def changed_settings(out: Path, request: dict[str, Any]) -> list[str]:
+    """The request's keys that differ from the last launch's (none for a folder without a recorded request)."""
     launch = out / "launch.json"
     before = json.loads(launch.read_text()).get("request") if launch.exists() else None
     now = json.loads(json.dumps(request))  # as launch.json will hold it (tuples become lists)
     if before is None or before == now:
         return []
-    changed = sorted(k for k in {*before, *now} if before.get(k) != now.get(k))
-    stale = [name for name in STALE if (out / name).exists()]
+    return sorted(k for k in {*before, *now} if before.get(k) != now.get(k))
+
+
+def stale_items(out: Path, request: dict[str, Any]) -> list[str]:
+    """What a launch of ``request`` would discard: another request's checkpoints, attempts and records."""
+    return [name for name in STALE if (out / name).exists()] if changed_settings(out, request) else []
+
+
+def discard_stale(out: Path, request: dict[str, Any]) -> list[str]:
+    """Delete what a launch with other settings left in ``out`` (its checkpoints would be resumed);
+    says so in one line. A folder without a recorded request is left as it is."""
+    changed = changed_settings(out, request)
+    if not changed:
+        return []
+    stale = stale_items(out, request)
     for name in stale:
         path = out / name
         shutil.rmtree(path) if path.is_dir() else path.unlink()
@@ -102,30 +114,34 @@ def merge_metrics(attempts: Path, target: Path) -> int:
 def rewind_to_logged_step(out: Path) -> int | None:
     """verl saves step N's checkpoint before it logs step N: a kill between the two leaves a checkpoint
     whose step has no metrics, and resuming from it would lose that line for good. Point verl's tracker
-    back to the last checkpoint whose step was logged (none: start over) and delete the newer ones, so the
-    step is trained and logged again; says so in one line. Returns the step verl will resume from."""
+    back to the last complete checkpoint whose step was logged (none: start over) and delete the newer
+    ones, so the step is trained and logged again; says so in one line. A tracker a kill left unreadable
+    (verl writes it in place) is rebuilt the same way. Returns the step verl will resume from."""
     checkpoints = out / "checkpoints"
     tracker = checkpoints / TRACKER
     if not tracker.exists():
         return None
-    latest = int(tracker.read_text().strip() or 0)
+    text = tracker.read_text().strip()
+    folders = {int(p.name.removeprefix("global_step_")): p for p in checkpoints.glob("global_step_*")
+               if p.name.removeprefix("global_step_").isdigit()}
+    complete = [step for step, path in folders.items() if (path / "actor").is_dir()]  # verl's keep limit leaves data.pt
+    latest = int(text) if text.isdigit() else max(complete, default=0)
     logged = logged_steps(out / "attempts")
-    if latest in logged:
+    if text.isdigit() and latest in logged:
         return latest
-    saved = sorted(int(p.name.removeprefix("global_step_")) for p in checkpoints.glob("global_step_*")
-                   if p.name.removeprefix("global_step_").isdigit())
-    keep = max((step for step in saved if step < latest and step in logged), default=None)
+    keep = max((step for step in complete if step <= latest and step in logged), default=None)
     if keep is None:
         tracker.unlink()
     else:
         write_atomic(tracker, str(keep))
-    for step in saved:
+    for step, path in sorted(folders.items()):
         if step > (keep or 0):
-            shutil.rmtree(checkpoints / f"global_step_{step}")
+            shutil.rmtree(path)
     first = (keep or 0) + 1
-    again = f"step {latest} is" if first == latest else f"steps {first}-{latest} are"
-    print(f"{out.name}: checkpoint {latest} has no logged metrics (killed between verl's save and its log): "
-          f"{f'resuming from checkpoint {keep}' if keep else 'starting over'}; {again} trained again", flush=True)
+    again = "" if first > latest else f"; step {latest} is trained again" if first == latest else f"; steps {first}-{latest} are trained again"
+    why = (f"checkpoint {latest} has no logged metrics (killed between verl's save and its log)" if text.isdigit()
+           else f"verl's checkpoint tracker reads {text!r} (killed while verl wrote it)")
+    print(f"{out.name}: {why}: {f'resuming from checkpoint {keep}' if keep else 'starting over'}{again}", flush=True)
     return keep
 
 

@@ -227,9 +227,11 @@ def test_merge_metrics_lets_the_continued_attempt_win_an_overlapping_step(tmp_pa
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def verl_killed_between_save_and_log(saved: list[int], logged: list[int]):
+def verl_killed_between_save_and_log(saved: list[int], logged: list[int], kept: int | None = None, tracker_text=None):
     """Stands in for verl killed after it checkpointed ``saved`` and logged ``logged`` (verl saves a
-    step before it logs it), then for verl resuming from its tracker to the last step."""
+    step before it logs it), then for verl resuming from its tracker to the last step. With ``kept``,
+    verl's keep limit has deleted the weights (``actor/``) of all but the last ``kept`` checkpoints, as
+    verl does, leaving their ``data.pt``; ``tracker_text`` is what a kill left in verl's tracker."""
     attempts = iter(["killed", "resumed"])
     resumed_from = []
 
@@ -239,14 +241,17 @@ def verl_killed_between_save_and_log(saved: list[int], logged: list[int]):
         tracker = checkpoints / run_folder.TRACKER
         if next(attempts) == "killed":
             checkpoints.mkdir()
-            for step in saved:
+            for i, step in enumerate(saved):
                 (checkpoints / f"global_step_{step}").mkdir()
-            tracker.write_text(str(max(saved)))
+                (checkpoints / f"global_step_{step}" / "data.pt").write_text("dataloader")
+                if kept is None or i >= len(saved) - kept:
+                    (checkpoints / f"global_step_{step}" / "actor").mkdir()
+            tracker.write_text(str(max(saved)) if tracker_text is None else tracker_text)
             Path(env["VERL_FILE_LOGGER_PATH"]).write_text("".join(
                 json.dumps({"step": s, "data": {"attempt": 1}}) + "\n" for s in logged))
             return -signal.SIGKILL
-        start = int(tracker.read_text()) if tracker.exists() else 0
-        assert (checkpoints / f"global_step_{start}").is_dir() or start == 0
+        start = int(tracker.read_text()) if tracker.exists() else 0  # verl's find_latest_ckpt_path
+        assert (checkpoints / f"global_step_{start}" / "actor").is_dir() or start == 0
         resumed_from.append((start, sorted(p.name for p in checkpoints.glob("global_step_*"))))
         Path(env["VERL_FILE_LOGGER_PATH"]).write_text("".join(
             json.dumps({"step": s, "data": {"attempt": 2}}) + "\n" for s in range(start + 1, steps + 1)))
@@ -255,25 +260,53 @@ def verl_killed_between_save_and_log(saved: list[int], logged: list[int]):
     return run, resumed_from
 
 
+UNLOGGED = "checkpoint {} has no logged metrics (killed between verl's save and its log): "
+
+
 @pytest.mark.parametrize(("saved", "logged", "resumes_from", "kept", "says"), [
-    ([1, 2, 3], [1, 2], 2, ["global_step_1", "global_step_2"], "resuming from checkpoint 2; step 3 is trained again"),
-    ([1], [], 0, [], "starting over; step 1 is trained again"),
-    ([2, 4], [1, 2, 3], 2, ["global_step_2"], "resuming from checkpoint 2; steps 3-4 are trained again"),
+    ([1, 2, 3], [1, 2], 2, ["global_step_1", "global_step_2"],
+     UNLOGGED.format(3) + "resuming from checkpoint 2; step 3 is trained again"),
+    ([1], [], 0, [], UNLOGGED.format(1) + "starting over; step 1 is trained again"),
+    ([2, 4], [1, 2, 3], 2, ["global_step_2"], UNLOGGED.format(4) + "resuming from checkpoint 2; steps 3-4 are trained again"),
     ([1, 2], [1, 2], 2, ["global_step_1", "global_step_2"], None),  # the step was logged: an ordinary resume
 ])
 def test_a_checkpoint_whose_step_was_never_logged_is_trained_again(saved, logged, resumes_from, kept, says,
                                                                    tmp_path, monkeypatch, capsys):
     """Without the rewind, resuming from the unlogged checkpoint would leave its step out of metrics.jsonl for good."""
-    run, resumed_from = verl_killed_between_save_and_log(saved, logged)
+    check_rewind(verl_killed_between_save_and_log(saved, logged), logged, resumes_from, kept, says,
+                 tmp_path, monkeypatch, capsys)
+
+
+@pytest.mark.parametrize(("tracker_text", "logged", "resumes_from", "kept", "says"), [
+    ("", [1, 2, 3], 3, ["global_step_1", "global_step_2", "global_step_3"],
+     "verl's checkpoint tracker reads '' (killed while verl wrote it): resuming from checkpoint 3"),
+    ("", [1, 2], 2, ["global_step_1", "global_step_2"],
+     "verl's checkpoint tracker reads '' (killed while verl wrote it): resuming from checkpoint 2; step 3 is trained again"),
+])
+def test_a_tracker_a_kill_left_unreadable_is_rebuilt(tracker_text, logged, resumes_from, kept, says,
+                                                     tmp_path, monkeypatch, capsys):
+    """verl writes its tracker in place and would fail on an empty one; the logged checkpoints are kept."""
+    check_rewind(verl_killed_between_save_and_log([1, 2, 3], logged, tracker_text=tracker_text), logged,
+                 resumes_from, kept, says, tmp_path, monkeypatch, capsys)
+
+
+def test_the_rewind_skips_checkpoints_whose_weights_verls_keep_limit_deleted(tmp_path, monkeypatch, capsys):
+    """With max_actor_ckpt_to_keep=1 only step 3's weights exist; step 3 was not logged, so the run
+    starts over rather than resume from a step 2 that holds only data.pt."""
+    check_rewind(verl_killed_between_save_and_log([1, 2, 3], [1, 2], kept=1), [1, 2], 0, [],
+                 UNLOGGED.format(3) + "starting over; steps 1-3 are trained again", tmp_path, monkeypatch, capsys)
+
+
+def check_rewind(fake, logged, resumes_from, kept, says, tmp_path, monkeypatch, capsys):
+    run, resumed_from = fake
     monkeypatch.setattr(launcher, "_run", run)
     monkeypatch.setattr(launcher, "export_model", lambda checkpoints, target: target)
     with pytest.raises(launcher.TrainingFailed, match="killed by SIGKILL"):
         launcher.train(**train_kwargs(tmp_path), steps=4)
     launcher.train(**train_kwargs(tmp_path), steps=4)
     assert resumed_from == [(resumes_from, kept)]
-    lines = [line for line in capsys.readouterr().out.splitlines() if "no logged metrics" in line]
-    assert lines == ([f"run: checkpoint {max(saved)} has no logged metrics (killed between verl's save and its log): "
-                      f"{says}"] if says else [])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("run: ")]
+    assert lines == ([f"run: {says}"] if says else [])
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [(m["step"], m["attempt"]) for m in metrics] == [(s, 1 if s in logged and s <= resumes_from else 2)
                                                            for s in (1, 2, 3, 4)]

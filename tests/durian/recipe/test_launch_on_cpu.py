@@ -150,6 +150,11 @@ def test_a_logger_list_without_verls_file_logger_is_refused():
     overrides, _ = launcher.resolve_overrides("smoke", "grpo", VALUES, {"trainer.logger": ["console", "tensorboard"]})
     with pytest.raises(ValueError, match=r"trainer.logger: \['console', 'tensorboard'\] leaves out verl's file logger"):
         launcher.validate(launcher.compose(overrides))
+    overrides, _ = launcher.resolve_overrides("smoke", "grpo", VALUES, {"trainer.logger": "console"})  # one name
+    with pytest.raises(ValueError, match=r"trainer.logger: \['console'\] leaves out"):
+        launcher.check_recipe_settings(launcher.compose(overrides))
+    overrides, _ = launcher.resolve_overrides("smoke", "grpo", VALUES, {"trainer.logger": "file"})
+    launcher.check_recipe_settings(launcher.compose(overrides))
 
 
 def test_the_recipes_rules_refuse_a_run_before_it_touches_its_folder(tmp_path, monkeypatch):
@@ -162,6 +167,21 @@ def test_the_recipes_rules_refuse_a_run_before_it_touches_its_folder(tmp_path, m
         launcher.train(scale="smoke", arm="grpo", model="M", train_files="T", val_files="V", out=out,
                        extra={"actor_rollout_ref.actor.freeze_vision_tower": True})
     assert sorted(p.name for p in out.iterdir()) == ["checkpoints"]
+
+
+def test_a_relaunch_with_other_settings_runs_verls_checks_before_it_discards_anything(tmp_path, monkeypatch):
+    """verl's checks run in verl's process, after the folder is prepared; a relaunch that would discard
+    another request's checkpoints runs them in the launcher first, so a typo costs nothing."""
+    monkeypatch.setattr(launcher, "_run", fake_run)
+    monkeypatch.setattr(launcher, "export_model", lambda checkpoints, target: target)
+    kwargs = dict(scale="smoke", arm="grpo", model="M", train_files="T", val_files="V", out=tmp_path / "run")
+    run = launcher.train(**kwargs, steps=2)
+    before = {p.relative_to(run) for p in run.rglob("*")}
+    launch = (run / "launch.json").read_text()
+    with pytest.raises(Exception, match="Invalid loss_agg_mode: bogus"):
+        launcher.train(**kwargs, steps=2, extra={"actor_rollout_ref.actor.loss_agg_mode": "bogus"})
+    assert {p.relative_to(run) for p in run.rglob("*")} == before
+    assert (run / "launch.json").read_text() == launch
 
 
 def test_verls_own_checks_refuse_a_run_in_verls_process_in_one_line(tmp_path):
