@@ -69,6 +69,25 @@ EX_CONFIG = 78  # sysexits.h: durian.recipe.main_ppo's exit code for a config ve
 INVALID_CONFIG = "durian: invalid verl config: "  # ... and the start of its one line about it
 
 
+class InvalidConfig(ValueError):
+    """A run's config that Hydra, the recipe's rules or verl's checks refuse; the message is one line."""
+
+
+@contextlib.contextmanager
+def refusing_invalid_config():
+    """Turn whatever composing or checking a config raises into one :class:`InvalidConfig` line."""
+    try:
+        yield
+    except InvalidConfig:
+        raise
+    except Exception as error:  # Hydra and verl's dataclasses raise several kinds
+        raise InvalidConfig(one_line(error)) from error
+
+
+def one_line(error: BaseException) -> str:
+    return f"{type(error).__name__}: {' '.join(str(error).split())}"
+
+
 class Interrupted(TrainingFailed):
     """The launcher got SIGINT, SIGTERM or SIGHUP: verl's whole process tree was ended first."""
 
@@ -205,8 +224,9 @@ def resolve_run(*, scale: str, arm: str, model: str, train_files: str, val_files
         "reward_file": REWARD_FILE,
     }
     overrides, env = resolve_overrides(scale, arm, values, extra)
-    config = compose(overrides)
-    check_recipe_settings(config)
+    with refusing_invalid_config():
+        config = compose(overrides)
+        check_recipe_settings(config)
     return values, overrides, env, config
 
 
@@ -219,7 +239,8 @@ def dry_run(*, scale: str, arm: str, model: str, train_files: str, val_files: st
     out.mkdir(parents=True, exist_ok=True)
     *_, config = resolve_run(scale=scale, arm=arm, model=model, train_files=train_files, val_files=val_files,
                              out=out, seed=seed, steps=steps, save_freq=save_freq, extra=extra, wandb=wandb)
-    validate(config)
+    with refusing_invalid_config():
+        validate(config)
     path = out / "config.yaml"
     write_atomic(path, _to_yaml(config))
     print(f"dry run: {scale} scale, arm {arm}: resolved verl config -> {path} (verl not started)")
@@ -257,7 +278,8 @@ def train(
                "set": dict(extra or {})}
     with hold_run_folder(out):  # one trainer per run folder, for the run's whole life
         if stale_items(out, request):
-            validate(config)  # verl's checks too (an import of verl) before another request's checkpoints go
+            with refusing_invalid_config():  # verl's checks too (an import of verl) before another request's checkpoints go
+                validate(config)
         discard_stale(out, request)
         rewind_to_logged_step(out)
         write_atomic(out / "config.yaml", _to_yaml(config))
@@ -478,6 +500,9 @@ def main(argv: list[str] | None = None) -> None:
             scale=args.scale, arm=args.arm, model=args.model, train_files=args.train, val_files=args.val,
             out=args.out, seed=args.seed, steps=args.steps, save_freq=args.save_freq, extra=extra,
             time_limit=args.time_limit, wandb=args.wandb)
+    except InvalidConfig as error:
+        print(f"durian.train: invalid config: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     except TrainingFailed as error:
         print(f"durian.train: {error}\nfull log: {Path(args.out).resolve() / 'train.log'}", file=sys.stderr)
         raise SystemExit(128 + error.signum if isinstance(error, Interrupted) else 1) from None

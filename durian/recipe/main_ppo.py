@@ -16,7 +16,7 @@ import hydra
 from omegaconf import DictConfig
 from verl.trainer import main_ppo as verl_main_ppo
 
-from durian.recipe.launch import EX_CONFIG, INVALID_CONFIG, validate, verl_config_dir
+from durian.recipe.launch import EX_CONFIG, INVALID_CONFIG, one_line, validate, verl_config_dir
 
 
 @hydra.main(config_path=str(verl_config_dir()), config_name="ppo_trainer", version_base=None)
@@ -25,7 +25,7 @@ def main(config: DictConfig) -> None:
         validate(config)
     except Exception as error:  # noqa: BLE001 (verl's dataclasses raise several kinds; each names its key)
         traceback.print_exc()  # into train.log, in case the error is not the config's
-        print(f"{INVALID_CONFIG}{type(error).__name__}: {' '.join(str(error).split())}", file=sys.stderr, flush=True)
+        print(f"{INVALID_CONFIG}{one_line(error)}", file=sys.stderr, flush=True)
         sys.exit(EX_CONFIG)
     verl_main_ppo.main.__wrapped__(config)  # verl's body of main, under this process's Hydra config
 

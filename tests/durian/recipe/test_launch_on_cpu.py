@@ -184,6 +184,22 @@ def test_a_relaunch_with_other_settings_runs_verls_checks_before_it_discards_any
     assert (run / "launch.json").read_text() == launch
 
 
+@pytest.mark.parametrize(("setting", "says"), [
+    ("actor_rollout_ref.actor.loss_agg_mode=bogus", "InstantiationException: Error in call to target "
+     "'verl.workers.config.actor.FSDPActorConfig': ValueError('Invalid loss_agg_mode: bogus') full_key: actor_rollout_ref.actor"),
+    ("actor_rollout_ref.actor.freeze_vision_tower=true", "ValueError: actor_rollout_ref.actor.freeze_vision_tower: "
+     "verl 0.9.1 declares this key but no code reads it"),
+    ("actor_rollout_ref.rollout.nn=4", "ConfigCompositionException: Could not override 'actor_rollout_ref.rollout.nn'."),
+])
+def test_the_command_line_names_a_refused_setting_in_one_line(setting, says, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        launcher.main(["--dry-run", "--scale", "smoke", "--arm", "grpo", "--model", "M", "--train", "T", "--val", "V",
+                       "--out", str(tmp_path / "r"), "--set", setting])
+    assert exited.value.code == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"durian.train: invalid config: {says}"), line
+
+
 def test_verls_own_checks_refuse_a_run_in_verls_process_in_one_line(tmp_path):
     """durian.recipe.main_ppo, verl's entry point with validate() first, for real: the error names the
     key in one line, and Ray was never started."""

@@ -154,9 +154,15 @@ def test_dry_run_help_and_a_bad_group_filter_rule(tmp_path, capsys):
     assert code.value.code == 0 and "--dry-run" in capsys.readouterr().out
     dry_run("smoke", "grpo", tmp_path / "ok", 2)
     assert capsys.readouterr().out.startswith(f"dry run: smoke scale, arm grpo: resolved verl config -> {tmp_path / 'ok'}")
-    with pytest.raises(ValueError, match=r"sampler_kwargs.group_filter: must be one of \['mean_band', 'equal'\]"):
+    with pytest.raises(SystemExit) as code:
         launcher.main(["--scale", "paper", "--arm", "dapo", "--model", "M", "--train", "T", "--val", "V", "--out",
                        str(tmp_path / "bad"), "--dry-run", "--set", "+trainer.v1.sampler.sampler_kwargs.group_filter=std"])
-    with pytest.raises(ValueError, match=r"sampler_kwargs.poll_interval: must be a finite number of seconds > 0"):
+    assert code.value.code == 2
+    assert re.search(r"^durian.train: invalid config: ValueError: .*sampler_kwargs.group_filter: must be one of "
+                     r"\['mean_band', 'equal'\]", capsys.readouterr().err)
+    with pytest.raises(SystemExit) as code:
         launcher.main(["--scale", "smoke", "--arm", "grpo", "--model", "M", "--train", "T", "--val", "V", "--out",
                        str(tmp_path / "bad-poll"), "--dry-run", "--set", "+trainer.v1.sampler.sampler_kwargs.poll_interval=0"])
+    assert code.value.code == 2
+    assert re.search(r"^durian.train: invalid config: ValueError: .*sampler_kwargs.poll_interval: must be a finite "
+                     r"number of seconds > 0", capsys.readouterr().err)
