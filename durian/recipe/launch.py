@@ -30,15 +30,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
 import importlib.util
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
-import threading
 import time
 from importlib import metadata
 from pathlib import Path
@@ -61,12 +58,18 @@ from durian.recipe.run_folder import (
     stale_items,
     write_atomic,
 )
+from durian.recipe.verl_process import (
+    EX_CONFIG,
+    Interrupted,
+    first_error,
+    refused_config,
+    run_process_tree,
+    signal_name,
+)
 
 CONFIGS = Path(__file__).parent / "configs"
 REWARD_FILE = Path(__file__).resolve().parents[1] / "reward.py"
 _PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
-EX_CONFIG = 78  # sysexits.h: durian.recipe.main_ppo's exit code for a config verl's checks refuse
-INVALID_CONFIG = "durian: invalid verl config: "  # ... and the start of its one line about it
 
 
 class InvalidConfig(ValueError):
@@ -86,21 +89,6 @@ def refusing_invalid_config():
 
 def one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {' '.join(str(error).split())}"
-
-
-class Interrupted(TrainingFailed):
-    """The launcher got SIGINT, SIGTERM or SIGHUP: verl's whole process tree was ended first."""
-
-    def __init__(self, signum: int, message: str | None = None):
-        super().__init__(message or f"interrupted by {_signal_name(signum)}")
-        self.signum = signum
-
-
-def _signal_name(signum: int) -> str:
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
 
 
 def scales() -> list[str]:
@@ -315,22 +303,22 @@ def train(
                 return saved and stop_after_checkpoint in logged_steps(attempts)
         interrupted = None
         try:
-            code = _run(command, run_env, out / "train.log", time_limit, stop)
+            code = run_process_tree(command, run_env, out / "train.log", time_limit, stop)
         except Interrupted as error:
             code, interrupted = -error.signum, error
         record_attempt(out / "timing.json", attempt.stem, time.monotonic() - start, code)
         merge_metrics(attempts, out / "metrics.jsonl")
         if interrupted is not None:
-            raise Interrupted(interrupted.signum, f"training {out.name} interrupted by {_signal_name(interrupted.signum)}; "
+            raise Interrupted(interrupted.signum, f"training {out.name} interrupted by {signal_name(interrupted.signum)}; "
                                                   "its process tree is ended, a rerun resumes from its last checkpoint")
         if stop is not None and stop():
             raise TrainingFailed(f"training {out.name} stopped on purpose after checkpoint {stop_after_checkpoint}")
         if code is None:
             raise TrainingFailed(f"training {out.name} ran past its time limit ({time_limit:g} s): its process tree was killed")
         if code < 0:
-            raise TrainingFailed(f"training {out.name} was killed by {_signal_name(-code)} (a signal from outside verl)")
-        if code == EX_CONFIG:
-            raise TrainingFailed(f"training {out.name}: {invalid_config_line(out / 'train.log')}")
+            raise TrainingFailed(f"training {out.name} was killed by {signal_name(-code)} (a signal from outside verl)")
+        if code == EX_CONFIG and (refused := refused_config(out / "train.log")):
+            raise InvalidConfig(refused)
         if code != 0:
             raise TrainingFailed(f"training {out.name} exited with {code}; first error:\n{first_error(out / 'train.log')}")
         export_model(out / "checkpoints", out / "model")
@@ -341,105 +329,6 @@ def train(
 def absolute_if_local(path: str | Path) -> str:
     """verl runs in the run folder: a relative local path would be read as a hub id from there."""
     return str(Path(path).resolve()) if Path(path).exists() else str(path)
-
-
-_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-# Kills the run's process group when the launcher dies without a word (SIGKILL): it waits on a
-# pipe only the launcher writes to; end of file without the launcher's "done" byte means it died.
-_WATCHDOG = """
-import os, signal, sys
-for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-    signal.signal(s, signal.SIG_IGN)
-if sys.stdin.buffer.read(1) != b"d":
-    try:
-        os.killpg(int(sys.argv[1]), signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-"""
-
-
-def _die_with_parent(parent: int):
-    """For ``preexec_fn``: the child gets SIGKILL when the launcher dies (Linux' PR_SET_PDEATHSIG)."""
-    libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-
-    def preexec() -> None:
-        if libc is not None:
-            libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-        if os.getppid() != parent:  # the launcher died before the prctl took effect
-            os._exit(1)
-
-    return preexec
-
-
-def _raise_interrupted(signum, frame):
-    raise Interrupted(signum)
-
-
-def _run(command: list[str], env: dict[str, str], log: Path, time_limit: float, stop=None) -> int | None:
-    """Run in its own process group (Ray's processes included), killed whole at the time limit
-    (returns None then), as soon as ``stop()`` says so, on SIGINT, SIGTERM or SIGHUP to the launcher
-    (raises Interrupted then), and when the launcher itself dies (the child's parent-death signal
-    and a watchdog process, so even a SIGKILL of the launcher leaves no training behind)."""
-    deadline = time.monotonic() + time_limit
-    handlers = {}
-    process = watchdog = None
-    try:
-        if threading.current_thread() is threading.main_thread():  # signal handlers live in the main thread
-            for signum in _FORWARDED:
-                handlers[signum] = signal.signal(signum, _raise_interrupted)
-        with log.open("a") as sink:
-            sink.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
-            sink.flush()
-            process = subprocess.Popen(command, env=env, cwd=log.parent, stdout=sink, stderr=subprocess.STDOUT,
-                                       start_new_session=True, preexec_fn=_die_with_parent(os.getpid()))
-            watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(process.pid)], stdin=subprocess.PIPE,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-            while time.monotonic() < deadline:
-                try:
-                    return process.wait(timeout=1)
-                except subprocess.TimeoutExpired:
-                    if stop is not None and stop():
-                        return -signal.SIGKILL
-            return None
-    finally:
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _FORWARDED)  # a second Ctrl-C must not cut the cleanup short
-        try:
-            if process is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-            if watchdog is not None:
-                with contextlib.suppress(BrokenPipeError):
-                    watchdog.communicate(b"d")
-        finally:
-            for signum in handlers:
-                signal.signal(signum, signal.SIG_IGN)  # drops a signal that came during the cleanup
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-            for signum, handler in handlers.items():
-                signal.signal(signum, handler)
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_EXCEPTION_LINE = re.compile(r"^(?:\([^)]*\)\s*)?(?:[\w.]+\.)?\w+(?:Error|Exception|Interrupt)(?::|$)")
-
-
-def invalid_config_line(log: Path) -> str:
-    """The last attempt's line from durian.recipe.main_ppo about the config it refused."""
-    text = log.read_text(errors="replace")
-    lines = [line for line in text[text.rfind("===== ") :].splitlines() if line.startswith(INVALID_CONFIG)]
-    return lines[-1].removeprefix("durian: ") if lines else f"exited with {EX_CONFIG}; first error:\n{first_error(log)}"
-
-
-def first_error(log: Path, context: int = 20) -> str:
-    """The root cause of the last attempt: the first exception line that is not Ray's wrapper,
-    with the frames before it (not the ten-thousandth repeat of a retried error)."""
-    text = log.read_text(errors="replace")
-    lines = [_ANSI.sub("", line) for line in text[text.rfind("===== ") :].splitlines()]
-    for i, line in enumerate(lines):
-        clean = line.strip()
-        if _EXCEPTION_LINE.match(clean) and "RayTaskError" not in clean and "Error executing job" not in clean:
-            return "\n".join(lines[max(0, i - context) : i + 1])
-    return "\n".join(lines[-context:])
 
 
 def code_version() -> str:

@@ -4,7 +4,7 @@ process and before Ray starts. verl's checks need ``import verl`` (~10 s on 2 co
 runs only the recipe's rules and leaves verl's to the process that imports verl anyway.
 
 A config the checks refuse ends the process with ``EX_CONFIG`` and one line naming the key, which the
-launcher reports as it is.
+launcher reports as its own refusal (`durian.train: invalid config: ...`, exit 2).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import hydra
 from omegaconf import DictConfig
 from verl.trainer import main_ppo as verl_main_ppo
 
-from durian.recipe.launch import EX_CONFIG, INVALID_CONFIG, one_line, validate, verl_config_dir
+from durian.recipe.launch import one_line, validate, verl_config_dir
+from durian.recipe.verl_process import EX_CONFIG, INVALID_CONFIG
 
 
 @hydra.main(config_path=str(verl_config_dir()), config_name="ppo_trainer", version_base=None)

@@ -1,7 +1,7 @@
 """Interrupting the workflow while a training job runs: a terminal's Ctrl-C (SIGINT to Snakemake's
 process group), SIGTERM or SIGINT to Snakemake alone. Each must end the job's whole process tree
 within seconds and leave the job to be redone by a rerun. The job is our real launcher
-(durian.recipe.launch._run) on a fake "verl" process tree; the workflow's own signal handling
+(durian.recipe.verl_process.run_process_tree) on a fake "verl" process tree; the workflow's own signal handling
 (workflow/rules/signals.smk) is included in a one-rule Snakefile."""
 
 from __future__ import annotations
@@ -25,11 +25,11 @@ SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 HOST = textwrap.dedent("""
     import os, sys
     from pathlib import Path
-    from durian.recipe import launch
+    from durian.recipe import verl_process
     Path(sys.argv[1]).write_text("written before training\\n")
     try:
-        launch._run([sys.executable, sys.argv[2]], dict(os.environ), Path(sys.argv[3]), 120)
-    except launch.Interrupted as error:
+        verl_process.run_process_tree([sys.executable, sys.argv[2]], dict(os.environ), Path(sys.argv[3]), 120)
+    except verl_process.Interrupted as error:
         print(f"interrupted by {error.signum}", flush=True)
         raise SystemExit(128 + error.signum)
 """)

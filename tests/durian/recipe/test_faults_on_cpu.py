@@ -26,11 +26,11 @@ QUICK_VERL = ["bash", "-c", ('bash -c "sleep 600 & echo \\$\\$ \\$! > $FAKE_PIDS
 HOST = textwrap.dedent("""
     import json, os, sys
     from pathlib import Path
-    from durian.recipe import launch
+    from durian.recipe import verl_process
     command, log = json.loads(sys.argv[1]), Path(sys.argv[2])
     try:
-        code = launch._run(command, dict(os.environ), log, float(sys.argv[3]))
-    except launch.Interrupted as error:
+        code = verl_process.run_process_tree(command, dict(os.environ), log, float(sys.argv[3]))
+    except verl_process.Interrupted as error:
         print(f"interrupted by {error.signum}", flush=True)
         raise SystemExit(128 + error.signum)
     print(f"exited with {code}", flush=True)
@@ -105,10 +105,10 @@ def train_kwargs(tmp_path) -> dict:
 
 
 def test_train_reports_the_time_limit_with_the_real_runner(fake_verl, tmp_path, monkeypatch):
-    """train() around the real _run, verl replaced by the fake tree: the error names the limit."""
+    """train() around the real run_process_tree, verl replaced by the fake tree: the error names the limit."""
     _, pids_file = fake_verl
-    real_run = launcher._run
-    monkeypatch.setattr(launcher, "_run", lambda command, env, log, limit, stop=None:
+    real_run = launcher.run_process_tree
+    monkeypatch.setattr(launcher, "run_process_tree", lambda command, env, log, limit, stop=None:
                         real_run(QUICK_VERL, env, log, limit, stop))
     started = time.monotonic()
     with pytest.raises(launcher.TrainingFailed, match=r"training run ran past its time limit \(1 s\)"):
@@ -131,7 +131,7 @@ def test_a_second_trainer_on_one_run_folder_is_refused_until_the_first_dies(tmp_
     try:
         assert holder.stdout.readline().strip() == "held"
         ran = []
-        monkeypatch.setattr(launcher, "_run", lambda *args, **kwargs: ran.append(args) or 0)
+        monkeypatch.setattr(launcher, "run_process_tree", lambda *args, **kwargs: ran.append(args) or 0)
         with pytest.raises(launcher.TrainingFailed, match=rf"run folder .*run is in use by another trainer \(pid {holder.pid}\)"):
             launcher.train(**train_kwargs(tmp_path))
         assert ran == [] and not (out / "attempts").exists()  # refused before touching the folder
@@ -144,7 +144,7 @@ def test_a_second_trainer_on_one_run_folder_is_refused_until_the_first_dies(tmp_
 
 
 def test_the_lock_is_released_after_a_failed_launch_in_the_same_process(tmp_path, monkeypatch):
-    monkeypatch.setattr(launcher, "_run", lambda *args, **kwargs: 3)
+    monkeypatch.setattr(launcher, "run_process_tree", lambda *args, **kwargs: 3)
     monkeypatch.setattr(launcher, "first_error", lambda log: "ValueError: boom")
     with pytest.raises(launcher.TrainingFailed, match="exited with 3; first error:\nValueError: boom") as failed:
         launcher.train(**train_kwargs(tmp_path))
@@ -158,7 +158,7 @@ def test_an_interrupted_launch_records_its_attempt_and_says_how_it_ended(tmp_pat
         Path(env["VERL_FILE_LOGGER_PATH"]).write_text(json.dumps({"step": 1, "data": {"x": 1}}) + "\n")
         raise launcher.Interrupted(signal.SIGINT)
 
-    monkeypatch.setattr(launcher, "_run", interrupted_run)
+    monkeypatch.setattr(launcher, "run_process_tree", interrupted_run)
     with pytest.raises(launcher.Interrupted, match="training run interrupted by SIGINT") as caught:
         launcher.train(**train_kwargs(tmp_path))
     assert caught.value.signum == signal.SIGINT
@@ -181,7 +181,7 @@ def test_a_signal_kill_is_named_not_shown_as_an_exit_code_with_unrelated_lines(t
         log.write_text("step 1 done\n" * 30)
         return -signal.SIGKILL
 
-    monkeypatch.setattr(launcher, "_run", killed)
+    monkeypatch.setattr(launcher, "run_process_tree", killed)
     with pytest.raises(launcher.TrainingFailed) as failed:
         launcher.train(**train_kwargs(tmp_path))
     message = str(failed.value)
@@ -200,7 +200,7 @@ def test_an_attempt_that_dies_before_its_first_step_keeps_its_number(tmp_path, m
             Path(env["VERL_FILE_LOGGER_PATH"]).write_text(json.dumps({"step": 1, "data": {}}) + "\n")
         return code
 
-    monkeypatch.setattr(launcher, "_run", run)
+    monkeypatch.setattr(launcher, "run_process_tree", run)
     monkeypatch.setattr(launcher, "export_model", lambda checkpoints, target: target)
     with pytest.raises(launcher.TrainingFailed, match="exited with 1"):
         launcher.train(**train_kwargs(tmp_path))
@@ -299,7 +299,7 @@ def test_the_rewind_skips_checkpoints_whose_weights_verls_keep_limit_deleted(tmp
 
 def check_rewind(fake, logged, resumes_from, kept, says, tmp_path, monkeypatch, capsys):
     run, resumed_from = fake
-    monkeypatch.setattr(launcher, "_run", run)
+    monkeypatch.setattr(launcher, "run_process_tree", run)
     monkeypatch.setattr(launcher, "export_model", lambda checkpoints, target: target)
     with pytest.raises(launcher.TrainingFailed, match="killed by SIGKILL"):
         launcher.train(**train_kwargs(tmp_path), steps=4)

@@ -160,7 +160,7 @@ def test_a_logger_list_without_verls_file_logger_is_refused():
 def test_the_recipes_rules_refuse_a_run_before_it_touches_its_folder(tmp_path, monkeypatch):
     """The launcher checks the recipe's own rules itself, without importing verl; a refused run leaves
     its folder (a previous run's checkpoints included) as it was."""
-    monkeypatch.setattr(launcher, "_run", lambda *args, **kwargs: pytest.fail("verl was started"))
+    monkeypatch.setattr(launcher, "run_process_tree", lambda *args, **kwargs: pytest.fail("verl was started"))
     out = tmp_path / "run"
     (out / "checkpoints").mkdir(parents=True)
     with pytest.raises(ValueError, match="actor_rollout_ref.actor.freeze_vision_tower"):
@@ -172,7 +172,7 @@ def test_the_recipes_rules_refuse_a_run_before_it_touches_its_folder(tmp_path, m
 def test_a_relaunch_with_other_settings_runs_verls_checks_before_it_discards_anything(tmp_path, monkeypatch):
     """verl's checks run in verl's process, after the folder is prepared; a relaunch that would discard
     another request's checkpoints runs them in the launcher first, so a typo costs nothing."""
-    monkeypatch.setattr(launcher, "_run", fake_run)
+    monkeypatch.setattr(launcher, "run_process_tree", fake_run)
     monkeypatch.setattr(launcher, "export_model", lambda checkpoints, target: target)
     kwargs = dict(scale="smoke", arm="grpo", model="M", train_files="T", val_files="V", out=tmp_path / "run")
     run = launcher.train(**kwargs, steps=2)
@@ -200,19 +200,21 @@ def test_the_command_line_names_a_refused_setting_in_one_line(setting, says, tmp
     assert line.startswith(f"durian.train: invalid config: {says}"), line
 
 
-def test_verls_own_checks_refuse_a_run_in_verls_process_in_one_line(tmp_path):
-    """durian.recipe.main_ppo, verl's entry point with validate() first, for real: the error names the
-    key in one line, and Ray was never started."""
+def test_verls_own_checks_refuse_a_run_in_verls_process_in_one_line(tmp_path, capsys):
+    """durian.recipe.main_ppo, verl's entry point with validate() first, for real: the command line
+    reports verl's refusal as it reports its own (one line naming the key, exit 2), and Ray was never
+    started."""
     out = tmp_path / "run"
-    with pytest.raises(launcher.TrainingFailed) as refused:
-        launcher.train(scale="smoke", arm="grpo", model="M", train_files="T", val_files="V", out=out,
-                       extra={"actor_rollout_ref.actor.loss_agg_mode": "bogus"}, time_limit=120)
-    message = str(refused.value)
-    assert message.startswith("training run: invalid verl config: InstantiationException: ")
-    assert "Invalid loss_agg_mode: bogus" in message and "full_key: actor_rollout_ref.actor" in message
-    assert "\n" not in message
+    with pytest.raises(SystemExit) as exited:
+        launcher.main(["--scale", "smoke", "--arm", "grpo", "--model", "M", "--train", "T", "--val", "V",
+                       "--out", str(out), "--time-limit", "120", "--set", "actor_rollout_ref.actor.loss_agg_mode=bogus"])
+    assert exited.value.code == 2
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("durian.train: invalid config: InstantiationException: "), line
+    assert "Invalid loss_agg_mode: bogus" in line and "full_key: actor_rollout_ref.actor" in line
     assert json.loads((out / "timing.json").read_text())["attempts"][0]["exit_code"] == launcher.EX_CONFIG
-    assert "ray init" not in (out / "train.log").read_text()
+    log = (out / "train.log").read_text()
+    assert "Traceback" in log and "ray init" not in log
 
 
 def test_the_study_scale_is_the_smoke_scale_at_the_study_batch():
@@ -288,7 +290,7 @@ def fake_run(command, env, log, time_limit, stop=None):
 
 
 def test_a_relaunch_with_other_settings_discards_its_stale_checkpoints(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(launcher, "_run", fake_run)
+    monkeypatch.setattr(launcher, "run_process_tree", fake_run)
     monkeypatch.setattr(launcher, "export_model", lambda checkpoints, target: target)
     kwargs = dict(scale="smoke", arm="grpo", model="M", train_files="T", val_files="V", out=tmp_path / "run")
     run = launcher.train(**kwargs, steps=2)
@@ -312,7 +314,7 @@ def test_a_relaunch_with_other_settings_discards_its_stale_checkpoints(tmp_path,
 def test_wandb_adds_verls_wandb_logger_and_a_relaunch_with_it_resumes(tmp_path, monkeypatch, capsys):
     """--wandb appends verl's wandb logger to the scale's loggers; it is not a setting, so turning it on
     for a relaunch keeps the run's checkpoints."""
-    monkeypatch.setattr(launcher, "_run", fake_run)
+    monkeypatch.setattr(launcher, "run_process_tree", fake_run)
     monkeypatch.setattr(launcher, "export_model", lambda checkpoints, target: target)
     kwargs = dict(scale="smoke", arm="grpo", model="M", train_files="T", val_files="V", out=tmp_path / "run", steps=2)
     run = launcher.train(**kwargs)
