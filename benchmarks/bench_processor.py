@@ -1,8 +1,9 @@
 """verl's agent loop calls the processor for every rollout (its prompt, then the finished sequence,
 then again for the reward loop). This times that call as the agent loop makes it
 (``verl.utils.tokenizer.build_multimodal_processor_inputs``, tensors out) on the world's train
-prompts, with transformers' own image-token check and with ``durian.recipe.token_check``'s, in the
-same process, and prints the ratio.
+prompts, with transformers' own image-token check and with ``durian.recipe.token_check``'s, then
+with ``durian.recipe.image_memo`` too (each prompt's image seen before, as for a prompt's later
+rollouts), in the same process, and prints the ratios.
 
 Run: `.venv/bin/python benchmarks/bench_processor.py --world DIR [--calls 2000]` where DIR is a
 built world (the smoke world's cache or `results/<scale>/world`).
@@ -19,10 +20,11 @@ import pyarrow.parquet as pq
 import torch
 from PIL import Image
 from transformers import AutoProcessor
+from transformers.image_processing_utils import BaseImageProcessor
 from transformers.processing_utils import ProcessorMixin
 from verl.utils.tokenizer import build_multimodal_processor_inputs
 
-from durian.recipe import token_check
+from durian.recipe import image_memo, token_check
 
 
 def main() -> None:
@@ -40,8 +42,9 @@ def main() -> None:
         items.append((processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True),
                       Image.open(io.BytesIO(row["images"][0]["bytes"])).convert("RGB")))
 
-    def per_call(check) -> float:
+    def per_call(check, memo: bool = False) -> float:
         ProcessorMixin._check_special_mm_tokens = check
+        BaseImageProcessor.__call__ = image_memo.remembered_call if memo else image_memo.original()
         for text, image in items:  # warm-up
             build_multimodal_processor_inputs(processor, text=[text], images=[image])
         start = time.perf_counter()
@@ -55,13 +58,15 @@ def main() -> None:
     print(f"{len(items)} train prompts ({items[0][1].size[0]} x {items[0][1].size[1]} images, {tokens} tokens), "
           f"{args.calls} calls each, torch threads=1")
     results = {}
-    for name, check in (("transformers' check", theirs), ("token_check", token_check.check_special_mm_tokens),
-                        ("transformers' check (again)", theirs)):
-        results[name] = per_call(check)
+    ours = token_check.check_special_mm_tokens
+    for name, check, memo in (("transformers' check", theirs, False), ("token_check", ours, False),
+                              ("token_check + image_memo", ours, True), ("transformers' check (again)", theirs, False)):
+        results[name] = per_call(check, memo)
     reference = (results["transformers' check"] + results["transformers' check (again)"]) / 2
     for name, ms in results.items():
         print(f"{name:30s} {ms:6.2f} ms a call   {ms / reference:5.2f}x transformers' check")
     ProcessorMixin._check_special_mm_tokens = token_check.check_special_mm_tokens
+    BaseImageProcessor.__call__ = image_memo.remembered_call
 
 
 if __name__ == "__main__":

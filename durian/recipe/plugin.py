@@ -8,6 +8,7 @@ the others still install; tests assert each one's effect after ``import verl``):
 2. ``durian.recipe.estimators``  the advantage estimators ``durian``, ``durian_perceptual``, ...
 3. ``durian.recipe.trainer``     ``trainer.v1.trainer_mode=durian`` and the legacy trainer's hooks
 4. ``durian.recipe.token_check``  transformers' image-token check fed lists, not tensors (speed only)
+5. ``durian.recipe.image_memo``   the image processor's outputs remembered by image content (speed only)
 
 Importing the trainer makes verl pick its platform: a run on another platform than verl's own
 (the smoke scale's CPU world) must register it before this plugin runs. The smoke scale does so
@@ -19,7 +20,8 @@ import os
 
 from durian.recipe.installer import install_steps, log
 
-STEPS = ("durian.recipe.patches", "durian.recipe.estimators", "durian.recipe.trainer", "durian.recipe.token_check")
+STEPS = ("durian.recipe.patches", "durian.recipe.estimators", "durian.recipe.trainer", "durian.recipe.token_check",
+         "durian.recipe.image_memo")
 
 
 def install() -> dict[str, BaseException]:

@@ -11,11 +11,19 @@ from importlib.metadata import entry_points
 
 import pytest
 import verl  # noqa: F401  (loads the plugins, as in a run)
+from transformers.image_processing_utils import BaseImageProcessor
 from transformers.processing_utils import ProcessorMixin
 from verl.trainer.ppo import core_algos, ray_trainer
 from verl.utils import tensordict_utils
 
-from durian.recipe import estimators, installer, patches, plugin, token_check
+from durian.recipe import (
+    estimators,
+    image_memo,
+    installer,
+    patches,
+    plugin,
+    token_check,
+)
 from durian.world import plugin as world_plugin
 
 
@@ -23,7 +31,7 @@ def test_both_entry_points_are_registered():
     found = {ep.name: ep.value for ep in entry_points(group="verl.plugins")}
     assert found["durian"] == "durian.recipe.plugin" and found["durian_world"] == "durian.world.plugin"
     assert plugin.STEPS == ("durian.recipe.patches", "durian.recipe.estimators", "durian.recipe.trainer",
-                            "durian.recipe.token_check")
+                            "durian.recipe.token_check", "durian.recipe.image_memo")
     assert world_plugin.STEPS == ("durian.world.cpu_platform", "durian.world.hf_rollout", "durian.world.logprobs")
 
 
@@ -33,6 +41,7 @@ def test_one_failing_install_is_reported_and_the_others_still_install(monkeypatc
     monkeypatch.setattr(ray_trainer, "compute_advantage", unwrapped)
     monkeypatch.setattr(tensordict_utils, patches._NAME, patches.ORIGINAL)
     monkeypatch.setattr(ProcessorMixin, "_check_special_mm_tokens", token_check.original())
+    monkeypatch.setattr(BaseImageProcessor, "__call__", image_memo.original())
     monkeypatch.setattr(core_algos, "ADV_ESTIMATOR_REGISTRY", dict(core_algos.ADV_ESTIMATOR_REGISTRY))
     core_algos.ADV_ESTIMATOR_REGISTRY.pop("durian")
 
@@ -53,7 +62,8 @@ def test_one_failing_install_is_reported_and_the_others_still_install(monkeypatc
     assert list(failed) == ["durian.recipe.estimators"] and str(failed["durian.recipe.estimators"]) == "estimators broke"
     assert hasattr(ray_trainer.compute_advantage, "__durian_wraps__")  # the trainer installed
     assert getattr(tensordict_utils, patches._NAME) is patches.maybe_fix_3d_position_ids  # the patch installed
-    assert ProcessorMixin._check_special_mm_tokens is token_check.check_special_mm_tokens  # so did the last step
+    assert ProcessorMixin._check_special_mm_tokens is token_check.check_special_mm_tokens  # so did the later steps
+    assert BaseImageProcessor.__call__ is image_memo.remembered_call
     assert "durian" not in core_algos.ADV_ESTIMATOR_REGISTRY  # the broken step did not
     [record] = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert "durian.recipe.estimators.install() failed" in record.getMessage()

@@ -1,31 +1,13 @@
 """durian.recipe.token_check: transformers' image-token check fed lists gives verl's agent loop the
 processor outputs that transformers' own check gives, and still refuses a truncated prompt."""
 
-import io
-
-import pyarrow.parquet as pq
 import pytest
 import torch
 import verl  # noqa: F401  (the plugin installs the check, as in every verl process)
-from PIL import Image
-from transformers import AutoProcessor
 from transformers.processing_utils import ProcessorMixin
 from verl.utils.tokenizer import build_multimodal_processor_inputs
 
 from durian.recipe import token_check
-
-
-@pytest.fixture(scope="module")
-def prompts(smoke_world):
-    processor = AutoProcessor.from_pretrained(smoke_world / "model")
-    rows = pq.read_table(smoke_world / "data" / "train.parquet").slice(0, 4).to_pylist()
-    out = []
-    for row in rows:
-        image = Image.open(io.BytesIO(row["images"][0]["bytes"])).convert("RGB")
-        question = row["prompt"][0]["content"].replace("<image>", "")
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": question}]}]
-        out.append((processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True), image))
-    return processor, out
 
 
 def test_the_plugin_installed_it():
