@@ -318,7 +318,7 @@ def train(
         if code < 0:
             raise TrainingFailed(f"training {out.name} was killed by {signal_name(-code)} (a signal from outside verl)")
         if code == EX_CONFIG and (refused := refused_config(out / "train.log")):
-            raise InvalidConfig(refused)
+            raise InvalidConfig(f"{refused} (verl's traceback: {out / 'train.log'})")
         if code != 0:
             raise TrainingFailed(f"training {out.name} exited with {code}; first error:\n{first_error(out / 'train.log')}")
         export_model(out / "checkpoints", out / "model")

@@ -119,7 +119,7 @@ def check_gpu() -> str | None:
 
 def run_step(step: Step, log: Path) -> str | None:
     """Run one step into its log; None when it succeeded, else its root cause."""
-    from durian.recipe.launch import first_error
+    from durian.recipe.verl_process import first_error
 
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as sink:

@@ -143,6 +143,18 @@ def test_a_second_trainer_on_one_run_folder_is_refused_until_the_first_dies(tmp_
     assert ran and (out / "timing.json").exists()
 
 
+def test_exit_78_without_verls_refusal_line_is_reported_with_its_root_cause(tmp_path, monkeypatch):
+    """EX_CONFIG is main_ppo's code for a refused config; a process that exits 78 for another reason
+    (no refusal line in the log) is a failed run with its first error, not an invalid config."""
+    def died(command, env, log, time_limit, stop=None):
+        log.write_text(f"===== now {' '.join(command)}\nTraceback (most recent call last):\nOSError: disk full\n")
+        return launcher.EX_CONFIG
+
+    monkeypatch.setattr(launcher, "run_process_tree", died)
+    with pytest.raises(launcher.TrainingFailed, match="exited with 78; first error:\n(.|\n)*OSError: disk full"):
+        launcher.train(**train_kwargs(tmp_path))
+
+
 def test_the_lock_is_released_after_a_failed_launch_in_the_same_process(tmp_path, monkeypatch):
     monkeypatch.setattr(launcher, "run_process_tree", lambda *args, **kwargs: 3)
     monkeypatch.setattr(launcher, "first_error", lambda log: "ValueError: boom")
