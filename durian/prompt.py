@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from typing import Literal
 
+# Qwen2.5-VL's own default system prompt: its chat template adds it, the tiny world's template too,
+# and lmms-eval's qwen2_5_vl model sends it (appendix D keeps it).
+SYSTEM_PROMPT = "You are a helpful assistant."
 THINKING_INSTRUCTION = (
     "You FIRST think about the reasoning process as an internal monologue and then provide the final answer. "
     "The reasoning process MUST BE enclosed within <think> </think> tags. "

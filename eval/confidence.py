@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import torch
 
-SYSTEM_PROMPT = "You are a helpful assistant."  # lmms-eval qwen2_5_vl's default, Qwen's own
+from durian.prompt import SYSTEM_PROMPT  # lmms-eval qwen2_5_vl's default, Qwen's own
 
 
 class Scored(NamedTuple):

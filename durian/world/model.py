@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from durian.prompt import SYSTEM_PROMPT
 from durian.world.task import Example, WorldConfig, prompt_content
 
 SPECIAL_TOKENS = [
@@ -28,7 +29,6 @@ SPECIAL_TOKENS = [
     "<|image_pad|>",
     "<|video_pad|>",
 ]
-SYSTEM_PROMPT = "You are a helpful assistant."
 
 # Qwen2-VL's chat template: default system turn, <|vision_start|><|image_pad|><|vision_end|> per image.
 CHAT_TEMPLATE = (
