@@ -119,11 +119,11 @@ def check_gpu() -> str | None:
 
 def run_step(step: Step, log: Path) -> str | None:
     """Run one step into its log; None when it succeeded, else its root cause."""
-    from durian.recipe.verl_process import first_error
+    from durian.recipe.verl_process import attempt_header, first_error
 
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("a") as sink:
-        sink.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(step.command)}\n")
+        sink.write(attempt_header(shlex.join(step.command)))
         sink.flush()
         code = subprocess.run(step.command, stdout=sink, stderr=subprocess.STDOUT, check=False).returncode
     if code == 0:

@@ -80,7 +80,7 @@ def run_process_tree(command: list[str], env: dict[str, str], log: Path, time_li
             for signum in _FORWARDED:
                 handlers[signum] = signal.signal(signum, _raise_interrupted)
         with log.open("a") as sink:
-            sink.write(f"\n===== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n")
+            sink.write(attempt_header(" ".join(command)))
             sink.flush()
             process = subprocess.Popen(command, env=env, cwd=log.parent, stdout=sink, stderr=subprocess.STDOUT,
                                        start_new_session=True, preexec_fn=_die_with_parent(os.getpid()))
@@ -115,18 +115,29 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _EXCEPTION_LINE = re.compile(r"^(?:\([^)]*\)\s*)?(?:[\w.]+\.)?\w+(?:Error|Exception|Interrupt)(?::|$)")
 
 
+_HEADER = "===== "
+
+
+def attempt_header(command: str) -> str:
+    """The line a log gets before each attempt's output; :func:`last_attempt` reads from the last one."""
+    return f"\n{_HEADER}{time.strftime('%Y-%m-%d %H:%M:%S')} {command}\n"
+
+
+def last_attempt(log: Path) -> list[str]:
+    text = log.read_text(errors="replace")
+    return text[text.rfind(_HEADER) :].splitlines()
+
+
 def refused_config(log: Path) -> str | None:
     """The error of the last attempt's line from durian.recipe.main_ppo about a config it refused, if any."""
-    text = log.read_text(errors="replace")
-    lines = [line for line in text[text.rfind("===== ") :].splitlines() if line.startswith(INVALID_CONFIG)]
+    lines = [line for line in last_attempt(log) if line.startswith(INVALID_CONFIG)]
     return lines[-1].removeprefix(INVALID_CONFIG) if lines else None
 
 
 def first_error(log: Path, context: int = 20) -> str:
     """The root cause of the last attempt: the first exception line that is not Ray's wrapper,
     with the frames before it (not the ten-thousandth repeat of a retried error)."""
-    text = log.read_text(errors="replace")
-    lines = [_ANSI.sub("", line) for line in text[text.rfind("===== ") :].splitlines()]
+    lines = [_ANSI.sub("", line) for line in last_attempt(log)]
     for i, line in enumerate(lines):
         clean = line.strip()
         if _EXCEPTION_LINE.match(clean) and "RayTaskError" not in clean and "Error executing job" not in clean:
